@@ -1,0 +1,109 @@
+"""The `borderwatch` command: serve, migrate, seed-demo, keys create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from app.config import get_settings
+
+
+async def _with_session(coro_fn):  # type: ignore[no-untyped-def]
+    import app.models  # noqa: F401  (registers every table)
+    from app.db import create_engine, create_sessionmaker
+
+    engine = create_engine(get_settings())
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return await coro_fn(session)
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the API with Uvicorn."""
+    import uvicorn
+
+    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
+                workers=args.workers, proxy_headers=True, log_level=args.log_level)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Run the migrations up (or down) to a revision."""
+    from app import schema
+
+    url = get_settings().database_url
+    if args.down:
+        schema.downgrade(url, args.revision)
+    else:
+        schema.upgrade(url, args.revision)
+    print(f"database at {args.revision if args.revision != 'head' else schema.head_revision()}")
+    return 0
+
+
+def cmd_seed_demo(args: argparse.Namespace) -> int:
+    """Load the real sample incidents, and N synthetic ones with --synthetic N."""
+    from app.demo import seed_demo
+
+    added = asyncio.run(_with_session(lambda s: seed_demo(s, synthetic=args.synthetic)))
+    print(f"demo data loaded: {added} incidents added")
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """Create an API key and print it, once, as the last line."""
+    from app.auth import create_key
+
+    async def run(session):  # type: ignore[no-untyped-def]
+        key, secret = await create_key(session, args.name, args.role)
+        await session.commit()
+        return key, secret
+
+    key, secret = asyncio.run(_with_session(run))
+    print(f"created key {key.id} ({key.name}, {key.role}); it is shown only once:")
+    print(secret)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of the CLI."""
+    p = argparse.ArgumentParser(prog="borderwatch", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="serve the API")
+    s.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a server listens on all addresses
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1)
+    s.add_argument("--log-level", default="info")
+    s.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("migrate", help="run the database migrations")
+    m.add_argument("revision", nargs="?", default="head")
+    m.add_argument("--down", action="store_true", help="downgrade to the revision instead")
+    m.set_defaults(func=cmd_migrate)
+
+    d = sub.add_parser("seed-demo", help="load the demo incidents (idempotent)")
+    d.add_argument("--synthetic", type=int, default=0, metavar="N",
+                   help="also add N synthetic incidents, flagged is_synthetic")
+    d.set_defaults(func=cmd_seed_demo)
+
+    k = sub.add_parser("keys", help="manage API keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    kc = ksub.add_parser("create", help="create a key; prints it as the last line")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--role", required=True, choices=["reader", "analyst", "editor", "admin"])
+    kc.set_defaults(func=cmd_keys_create)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Settings read from the environment; every knob of the service lives here."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://borderwatch:borderwatch@127.0.0.1:5432/borderwatch"
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Return a SQLAlchemy URL that uses the asyncpg driver, whatever scheme was given."""
+    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql+psycopg2://",
+                   "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError("DATABASE_URL must be a postgresql:// URL")
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; environment variables are prefixed `BW_` (DATABASE_URL also works)."""
+
+    model_config = SettingsConfigDict(env_prefix="BW_", extra="ignore")
+
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices("BW_DATABASE_URL", "DATABASE_URL"),
+        description="Primary PostgreSQL/PostGIS database (writes and reads).",
+    )
+    pool_size: int = Field(default=10, ge=1, le=200)
+    max_overflow: int = Field(default=10, ge=0, le=200)
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    statement_timeout_ms: int = Field(default=15_000, ge=0)
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+    public_read: bool = Field(default=True, description="Reads need no API key when true.")
+    retry_after_s: int = Field(default=5, ge=1, description="Retry-After on 503 answers.")
+
+    @field_validator("database_url")
+    @classmethod
+    def _asyncpg(cls, v: str) -> str:
+        return to_asyncpg_url(v)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process, read once from the environment."""
+    return Settings()

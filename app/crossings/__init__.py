@@ -1,0 +1,1 @@
+"""Border crossing points, their status history and what happened near them."""

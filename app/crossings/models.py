@@ -1,0 +1,78 @@
+"""ORM models of crossing points and their status events (tables made by migration 0001)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Index,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+
+class CrossingPoint(Base):
+    """A Pakistan-Afghanistan crossing point."""
+
+    __tablename__ = "crossing_points"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["district_slug", "province_code"],
+            ["districts.slug", "districts.province_code"],
+            name="fk_crossing_points_district_province_districts",
+            onupdate="CASCADE",
+        ),
+        Index("ix_crossing_points_geog", text("(geom::geography)"), postgresql_using="gist"),
+    )
+
+    slug: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+    province_code: Mapped[str] = mapped_column(
+        Text, ForeignKey("provinces.code", onupdate="CASCADE")
+    )
+    district_slug: Mapped[str | None] = mapped_column(Text)
+    afghan_name: Mapped[str | None] = mapped_column(Text)
+    afghan_province_code: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("provinces.code", onupdate="CASCADE")
+    )
+    notified_for_trade: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    pedestrians: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CrossingStatusEvent(Base):
+    """One period of a crossing's status; the current status is derived from these."""
+
+    __tablename__ = "crossing_status_events"
+    __table_args__ = (
+        UniqueConstraint("crossing_slug", "valid_from", "status",
+                         name="uq_crossing_status_events_event"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    crossing_slug: Mapped[str] = mapped_column(
+        Text, ForeignKey("crossing_points.slug", onupdate="CASCADE", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("api_keys.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,212 @@
+"""RFC 9457 problem+json for every error, and the one mapping from database errors to HTTP."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("borderwatch.errors")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "/problems/"  # relative URI references, served by GET /problems/{slug}
+
+# The schema documented for every 4xx/5xx answer in the OpenAPI description.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+class Problem(Exception):
+    """An error that the API answers as problem+json; raise it from services and routers."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type_: str | None = None,
+        title: str | None = None,
+        errors: Sequence[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.type = PROBLEM_BASE + type_ if type_ else "about:blank"
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = list(errors) if errors is not None else None
+        self.headers = headers or {}
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    """The problem+json response for a Problem."""
+    body: dict[str, Any] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers,
+                        media_type=PROBLEM_JSON)
+
+
+def unavailable(detail: str, retry_after: int) -> Problem:
+    """503 with Retry-After: the database is unreachable or too slow right now."""
+    return Problem(503, detail, type_="service-unavailable",
+                   headers={"Retry-After": str(retry_after)})
+
+
+def field_of(loc: Sequence[int | str]) -> str:
+    """Dotted field name of a Pydantic error location, without FastAPI's `body`/`query` head."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(str(p) for p in parts) or "body"
+
+
+def _pg_error(exc: BaseException) -> BaseException | None:
+    orig = getattr(exc, "orig", None)
+    # SQLAlchemy's asyncpg adapter keeps the asyncpg exception as __cause__ of its own.
+    return getattr(orig, "__cause__", None) or orig
+
+
+def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
+    """Map a database error to the HTTP problem it means for the client."""
+    pg = _pg_error(exc)
+    if isinstance(pg, asyncpg.exceptions.QueryCanceledError):
+        return unavailable("The database did not answer within the statement timeout.",
+                           retry_after)
+    if isinstance(pg, asyncpg.exceptions.UniqueViolationError):
+        return Problem(409, "A resource with the same identity already exists.", type_="conflict")
+    if isinstance(pg, asyncpg.exceptions.ForeignKeyViolationError):
+        return Problem(422, "A referenced resource does not exist.", type_="validation-error",
+                       errors=[{"field": getattr(pg, "constraint_name", None) or "body",
+                                "message": "references a resource that does not exist"}])
+    if isinstance(pg, asyncpg.exceptions.IntegrityConstraintViolationError | asyncpg.exceptions.DataError):
+        return Problem(422, "The data breaks a rule of the database.", type_="validation-error",
+                       errors=[{"field": getattr(pg, "constraint_name", None) or "body",
+                                "message": "violates a database rule"}])
+    if isinstance(pg, OSError | asyncpg.exceptions.PostgresConnectionError
+                  | asyncpg.exceptions.CannotConnectNowError
+                  | asyncpg.exceptions.AdminShutdownError) or exc.connection_invalidated:
+        return unavailable("The database is unreachable.", retry_after)
+    raise exc
+
+
+def install_error_handlers(app: FastAPI, retry_after: int) -> None:
+    """Make every error the app can raise answer as problem+json."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc, request)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"No resource at {request.url.path}."
+        return problem_response(
+            Problem(exc.status_code, detail, headers=dict(exc.headers or {})), request
+        )
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        raw = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in raw):
+            return problem_response(
+                Problem(400, "The request body is not valid JSON.", type_="malformed-json"),
+                request,
+            )
+        errors = [{"field": field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+                  for e in raw]
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return problem_response(
+            Problem(422, f"Invalid value for: {fields}.", type_="validation-error",
+                    title="Validation failed", errors=errors),
+            request,
+        )
+
+    async def on_db(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, sa_exc.DBAPIError)
+        try:
+            problem = database_problem(exc, retry_after)
+        except sa_exc.DBAPIError:
+            return await on_unexpected(request, exc)
+        return problem_response(problem, request)
+
+    async def on_unreachable(request: Request, exc: Exception) -> JSONResponse:
+        # Pool exhausted, connect timeout, or the socket refused: the database is not there.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem_response(unavailable("The database is unreachable.", retry_after), request)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            Problem(500, "An unexpected error occurred; it has been logged.",
+                    type_="internal-error"),
+            request,
+        )
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(sa_exc.DBAPIError, on_db)
+    app.add_exception_handler(sa_exc.TimeoutError, on_unreachable)
+    app.add_exception_handler(TimeoutError, on_unreachable)
+    app.add_exception_handler(ConnectionError, on_unreachable)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite an OpenAPI document so that every 4xx/5xx answer is problem+json."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = content
+                    if code == "422":
+                        response["description"] = "Validation failed (problem+json)"
+            responses.setdefault("4XX", {"description": "Client error (problem+json)",
+                                         "content": content})
+            responses.setdefault("5XX", {"description": "Server error (problem+json)",
+                                         "content": content})
+    return openapi

@@ -1,0 +1,1 @@
+"""Incidents: attacks, operations, clashes and strikes with their casualties and sources."""

@@ -1,0 +1,64 @@
+"""The FastAPI application: create_app() and the lifespan that owns the database engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.config import Settings, get_settings
+from app import models  # noqa: F401  (registers every table)
+from app.crossings.router import router as crossings_router
+from app.db import create_engine, create_sessionmaker
+from app.errors import document_problems, install_error_handlers
+from app.health import router as health_router
+from app.reference.router import router as reference_router
+from app.schema import head_revision
+
+DESCRIPTION = """
+Borderwatch records militant attacks in Pakistan's border regions since the Taliban took
+Kabul on 15 August 2021: incidents, casualties, perpetrators and the border crossings.
+
+Reads are public unless the server says otherwise; writes need an API key
+(`Authorization: Bearer <key>`). Every error is `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; the engine is created when the lifespan starts."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Borderwatch",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        license_info={"name": "MIT"},
+    )
+    app.state.settings = settings
+    app.state.head_revision = head_revision()
+    install_error_handlers(app, settings.retry_after_s)
+    app.include_router(health_router)
+    app.include_router(reference_router)
+    app.include_router(crossings_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,1 @@
+"""Reference data: provinces, districts, actors and the controlled vocabularies."""

@@ -1,0 +1,74 @@
+"""ORM models of provinces, districts and actors (tables made by migration 0001)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Index,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base
+
+
+class Province(Base):
+    """A first-level administrative unit, keyed by its ISO 3166-2 code."""
+
+    __tablename__ = "provinces"
+    __table_args__ = (
+        Index("ix_provinces_geom", "geom", postgresql_using="gist"),
+    )
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    country: Mapped[str] = mapped_column(Text, Computed("left(code, 2)", persisted=True))
+    geom = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True
+    )
+
+
+class District(Base):
+    """A district, keyed by its slug, with its province and the merged-district flag."""
+
+    __tablename__ = "districts"
+    __table_args__ = (
+        UniqueConstraint("slug", "province_code", name="uq_districts_slug_province_code"),
+        Index("ix_districts_province_code", "province_code"),
+        Index("ix_districts_geom", "geom", postgresql_using="gist"),
+    )
+
+    slug: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    province_code: Mapped[str] = mapped_column(
+        Text, ForeignKey("provinces.code", onupdate="CASCADE")
+    )
+    is_merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    geom = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True
+    )
+
+
+class Actor(Base):
+    """An armed group or state force that incidents name as perpetrator."""
+
+    __tablename__ = "actors"
+
+    slug: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    is_state_force: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+

@@ -1,0 +1,35 @@
+"""The controlled vocabularies of SPEC "Vocabularies"; the database CHECKs hold the same codes."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+AttackType = Literal[
+    "suicide_bombing", "ied", "armed_assault", "targeted_killing", "ambush", "rocket_mortar",
+    "cross_border_fire", "air_drone_strike", "kidnapping", "other",
+]
+TargetType = Literal[
+    "military", "paramilitary", "police", "civilians", "religious", "political", "government",
+    "education", "health_polio", "foreign_nationals", "infrastructure", "militants", "other",
+]
+CasualtyCategory = Literal["security_forces", "police", "civilians", "militants", "unknown"]
+DatePrecision = Literal["day", "week", "month"]
+GeoPrecision = Literal["exact", "town", "district", "province"]
+Attribution = Literal["claimed", "suspected", "unattributed"]
+Status = Literal["reported", "verified", "disputed", "retracted"]
+Kind = Literal["attack", "security_operation", "border_clash", "cross_border_strike"]
+Role = Literal["reader", "analyst", "editor", "admin"]
+CrossingStatus = Literal["open", "closed", "restricted"]
+
+VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "attack_type": get_args(AttackType),
+    "target_type": get_args(TargetType),
+    "casualty_category": get_args(CasualtyCategory),
+    "date_precision": get_args(DatePrecision),
+    "geo_precision": get_args(GeoPrecision),
+    "attribution": get_args(Attribution),
+    "status": get_args(Status),
+    "kind": get_args(Kind),
+    "role": get_args(Role),
+    "crossing_status": get_args(CrossingStatus),
+}

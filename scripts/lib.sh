@@ -1,0 +1,140 @@
+# Shared set-up for scripts/serve.sh and scripts/test.sh: a virtualenv with the project,
+# and a PostGIS database chosen as SPEC "Set-up contract" says:
+#   DATABASE_URL (or BW_DATABASE_URL) when set; else Docker Compose when an engine answers;
+#   else the distribution's PostgreSQL + PostGIS packages, installed and started locally.
+# shellcheck shell=bash
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${BW_VENV:-$ROOT/.venv}"
+BW_DB_NAME="${BW_DB_NAME:-borderwatch}"
+BW_DB_USER="${BW_DB_USER:-borderwatch}"
+BW_DB_PASSWORD="${BW_DB_PASSWORD:-borderwatch}"
+
+log() { printf '\033[1m[borderwatch]\033[0m %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root to run: $* (install sudo or run as root)"
+  fi
+}
+
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "no apt-get: install $* yourself, or set DATABASE_URL"
+  if [ -z "${_BW_APT_UPDATED:-}" ]; then
+    log "apt-get update"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    _BW_APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+pick_python() {
+  local c
+  for c in "${PYTHON:-}" python3.13 python3.12 python3.11 python3; do
+    [ -n "$c" ] || continue
+    if command -v "$c" >/dev/null 2>&1 &&
+       "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$c"; return 0
+    fi
+  done
+  die "Python 3.11 or newer is required"
+}
+
+ensure_venv() {
+  local py stamp want
+  if [ ! -x "$VENV/bin/python" ]; then
+    py="$(pick_python)"
+    log "creating virtualenv $VENV with $py"
+    if ! "$py" -m venv "$VENV" 2>/dev/null; then
+      rm -rf "$VENV"
+      apt_install python3-venv
+      "$py" -m venv "$VENV"
+    fi
+  fi
+  # Reinstall only when the project's dependencies changed since the last install.
+  stamp="$VENV/.borderwatch-installed"
+  want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing borderwatch and its dev tools into $VENV"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+    echo "$want" > "$stamp"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+docker_available() {
+  [ -z "${BW_NO_DOCKER:-}" ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
+}
+
+# psql as a superuser of the local cluster: the postgres OS user over the socket when we
+# can become it, else the postgres role over TCP (trust or ~/.pgpass).
+local_psql() {
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+    runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PGPORT_LOCAL" "$@"
+  else
+    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT_LOCAL" -U postgres "$@"
+  fi
+}
+
+ensure_local_postgis() {
+  local major cluster_line status
+  if ! command -v pg_lsclusters >/dev/null 2>&1; then
+    log "PostgreSQL is not installed: installing the distribution's packages"
+    apt_install postgresql postgresql-contrib
+  fi
+  major="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1)"
+  [ -n "$major" ] || die "no PostgreSQL cluster under /etc/postgresql"
+  [ "$major" -ge 15 ] || die "PostgreSQL $major found; Borderwatch needs 15 or newer"
+  cluster_line="$(pg_lsclusters --no-header | awk -v m="$major" '$1 == m {print; exit}')"
+  [ -n "$cluster_line" ] || die "no cluster for PostgreSQL $major"
+  PGPORT_LOCAL="$(echo "$cluster_line" | awk '{print $3}')"
+  status="$(echo "$cluster_line" | awk '{print $4}')"
+  if [ "$status" != online ]; then
+    log "starting PostgreSQL $major"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$major" main start
+  fi
+  if [ ! -f "/usr/share/postgresql/$major/extension/postgis.control" ]; then
+    log "PostGIS is not installed for PostgreSQL $major: installing postgresql-$major-postgis-3"
+    apt_install "postgresql-$major-postgis-3"
+  fi
+  for _ in $(seq 1 30); do
+    local_psql -d postgres -c 'select 1' >/dev/null 2>&1 && break
+    sleep 1
+  done
+  # Idempotent: a role and two databases, PostGIS created by the superuser so that the
+  # unprivileged role never needs to. The template is what the tests clone per run.
+  local_psql -d postgres <<SQL
+SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', '$BW_DB_USER', '$BW_DB_PASSWORD')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$BW_DB_USER') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', '$BW_DB_NAME', '$BW_DB_USER')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$BW_DB_NAME') \gexec
+SELECT format('CREATE DATABASE %I OWNER %I', '${BW_DB_NAME}_template', '$BW_DB_USER')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${BW_DB_NAME}_template') \gexec
+SQL
+  local_psql -d "$BW_DB_NAME" -c 'CREATE EXTENSION IF NOT EXISTS postgis'
+  local_psql -d "${BW_DB_NAME}_template" -c 'CREATE EXTENSION IF NOT EXISTS postgis'
+  export DATABASE_URL="postgresql://$BW_DB_USER:$BW_DB_PASSWORD@127.0.0.1:$PGPORT_LOCAL/$BW_DB_NAME"
+}
+
+ensure_compose_postgis() {
+  log "Docker engine found: starting PostGIS with docker compose"
+  (cd "$ROOT" && docker compose up -d --wait db)
+  export DATABASE_URL="postgresql://$BW_DB_USER:$BW_DB_PASSWORD@127.0.0.1:${BW_DB_PORT:-5433}/$BW_DB_NAME"
+}
+
+# Sets DATABASE_URL. With "compose-ok" as $1 a Docker engine may be used.
+provision_database() {
+  if [ -n "${DATABASE_URL:-}" ] || [ -n "${BW_DATABASE_URL:-}" ]; then
+    export DATABASE_URL="${DATABASE_URL:-$BW_DATABASE_URL}"
+    log "using DATABASE_URL from the environment"
+  elif docker_available; then
+    ensure_compose_postgis
+  else
+    ensure_local_postgis
+  fi
+}
