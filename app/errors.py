@@ -8,9 +8,9 @@ from http import HTTPStatus
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -40,6 +40,31 @@ PROBLEM_SCHEMA: dict[str, Any] = {
             },
         },
     },
+}
+
+
+# Every problem type the API answers with: slug → (status, title, when it happens).
+PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
+    "malformed-json": (400, "Malformed JSON", "The request body could not be parsed as JSON."),
+    "bad-request": (400, "Bad request", "A header or parameter is malformed (e.g. If-Match)."),
+    "unauthorized": (401, "Unauthorized",
+                     "No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`."),
+    "forbidden": (403, "Forbidden", "The API key's role is too low for this operation."),
+    "not-found": (404, "Not found", "No resource has this identifier."),
+    "conflict": (409, "Conflict", "The resource exists already, or a concurrent request holds "
+                 "the same Idempotency-Key."),
+    "precondition-failed": (412, "Precondition failed",
+                            "If-Match names a version that is no longer current."),
+    "payload-too-large": (413, "Payload too large", "The body is over 1 MiB (batch: 20 MiB)."),
+    "validation-error": (422, "Validation failed",
+                         "A parameter or body field breaks a rule; `errors` names each field."),
+    "precondition-required": (428, "Precondition required",
+                              "PATCH needs an If-Match header with the current ETag."),
+    "too-many-requests": (429, "Too many requests", "Slow down; see Retry-After."),
+    "internal-error": (500, "Internal error", "A bug; it has been logged."),
+    "service-unavailable": (503, "Service unavailable",
+                            "The database is unreachable or over its statement timeout; retry "
+                            "after Retry-After seconds."),
 }
 
 
@@ -122,6 +147,19 @@ def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
                   | asyncpg.exceptions.AdminShutdownError) or exc.connection_invalidated:
         return unavailable("The database is unreachable.", retry_after)
     raise exc
+
+
+problems_router = APIRouter(tags=["problems"])
+
+
+@problems_router.get("/problems/{slug}", summary="What a problem type means",
+                     response_class=PlainTextResponse)
+async def problem_type(slug: str) -> str:
+    """A short human-readable description of a problem `type`."""
+    if slug not in PROBLEM_TYPES:
+        raise Problem(404, f"No problem type {slug!r}.", type_="not-found")
+    status, title, description = PROBLEM_TYPES[slug]
+    return f"{title} ({status})\n\n{description}\n"
 
 
 def install_error_handlers(app: FastAPI, retry_after: int) -> None:

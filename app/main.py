@@ -13,7 +13,7 @@ from app.config import Settings, get_settings
 from app import models  # noqa: F401  (registers every table)
 from app.crossings.router import router as crossings_router
 from app.db import create_engine, create_sessionmaker
-from app.errors import document_problems, install_error_handlers
+from app.errors import document_problems, install_error_handlers, problems_router
 from app.health import router as health_router
 from app.reference.router import router as reference_router
 from app.schema import head_revision
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.head_revision = head_revision()
     install_error_handlers(app, settings.retry_after_s)
     app.include_router(health_router)
+    app.include_router(problems_router)
     app.include_router(reference_router)
     app.include_router(crossings_router)
 

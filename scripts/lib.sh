@@ -75,9 +75,9 @@ docker_available() {
 # can become it, else the postgres role over TCP (trust or ~/.pgpass).
 local_psql() {
   if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
-    runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PGPORT_LOCAL" "$@"
+    PGOPTIONS='-c client_min_messages=warning' runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PGPORT_LOCAL" "$@"
   else
-    psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT_LOCAL" -U postgres "$@"
+    PGOPTIONS='-c client_min_messages=warning' psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT_LOCAL" -U postgres "$@"
   fi
 }
 

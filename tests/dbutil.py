@@ -1,0 +1,71 @@
+"""Throwaway PostGIS databases for tests: created from the provisioned template, dropped after."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from app import schema
+from app.config import to_asyncpg_url
+
+
+def admin_url() -> str:
+    """The URL the test run may create databases with (BW_TEST_DATABASE_URL or DATABASE_URL)."""
+    url = (os.environ.get("BW_TEST_DATABASE_URL") or os.environ.get("BW_DATABASE_URL")
+           or os.environ.get("DATABASE_URL"))
+    if not url:
+        raise RuntimeError(
+            "Set BW_TEST_DATABASE_URL (scripts/test.sh does) to a PostGIS server the tests may "
+            "create databases on."
+        )
+    return to_asyncpg_url(url)
+
+
+def _dsn(url: str, database: str | None = None) -> str:
+    u = make_url(url).set(drivername="postgresql")
+    if database is not None:
+        u = u.set(database=database)
+    return u.render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def throwaway_database(migrate_to: str | None = "head") -> AsyncIterator[str]:
+    """A new database with PostGIS, migrated to `migrate_to` (None: not at all); its URL."""
+    base = admin_url()
+    base_db = make_url(base).database or "postgres"
+    name = f"bw_test_{uuid.uuid4().hex[:12]}"
+    template = os.environ.get("BW_TEST_TEMPLATE", f"{base_db}_template")
+    conn = await asyncpg.connect(_dsn(base))
+    try:
+        has_template = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", template)
+        # Identifiers cannot be bound; both names are generated or configured above.
+        if has_template:
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        else:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    try:
+        if not has_template:
+            conn = await asyncpg.connect(_dsn(url))
+            try:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+            finally:
+                await conn.close()
+        if migrate_to:
+            await asyncio.to_thread(schema.upgrade, url, migrate_to)
+        yield url
+    finally:
+        conn = await asyncpg.connect(_dsn(base))
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
