@@ -48,14 +48,20 @@ def hash_secret(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-async def create_key(session: AsyncSession, name: str, role: str,
-                     created_by: int | None = None) -> tuple[ApiKey, str]:
+async def create_key(
+    session: AsyncSession, name: str, role: str, created_by: int | None = None
+) -> tuple[ApiKey, str]:
     """Store a new key and return it with its secret, which is shown only this once."""
     if role not in RANK:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     secret = new_secret()
-    key = ApiKey(name=name, role=role, prefix=secret[:12], key_hash=hash_secret(secret),
-                 created_by=created_by)
+    key = ApiKey(
+        name=name,
+        role=role,
+        prefix=secret[:12],
+        key_hash=hash_secret(secret),
+        created_by=created_by,
+    )
     session.add(key)
     await session.flush()
     return key, secret
@@ -75,8 +81,12 @@ class Caller:
 
 
 def _unauthorized(detail: str) -> Problem:
-    return Problem(401, detail, type_="unauthorized",
-                   headers={"WWW-Authenticate": 'Bearer realm="borderwatch"'})
+    return Problem(
+        401,
+        detail,
+        type_="unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="borderwatch"'},
+    )
 
 
 async def optional_caller(request: Request, session: SessionDep) -> Caller | None:
@@ -87,10 +97,13 @@ async def optional_caller(request: Request, session: SessionDep) -> Caller | Non
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise _unauthorized("Use `Authorization: Bearer <key>`.")
-    row = (await session.execute(
-        select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.revoked_at)
-        .where(ApiKey.key_hash == hash_secret(secret.strip()))
-    )).one_or_none()
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.name, ApiKey.role, ApiKey.revoked_at).where(
+                ApiKey.key_hash == hash_secret(secret.strip())
+            )
+        )
+    ).one_or_none()
     if row is None or row.revoked_at is not None:
         raise _unauthorized("The API key is unknown or revoked.")
     return Caller(key_id=row.id, name=row.name, role=row.role)
@@ -103,15 +116,19 @@ def require_role(role: str) -> Callable[[Caller | None], Awaitable[Caller]]:
         if caller is None:
             raise _unauthorized("This operation needs an API key.")
         if not caller.has(role):
-            raise Problem(403, f"This operation needs the {role} role; the key is {caller.role}.",
-                          type_="forbidden")
+            raise Problem(
+                403,
+                f"This operation needs the {role} role; the key is {caller.role}.",
+                type_="forbidden",
+            )
         return caller
 
     return dependency
 
 
-async def read_access(request: Request,
-                      caller: Annotated[Caller | None, Depends(optional_caller)]) -> None:
+async def read_access(
+    request: Request, caller: Annotated[Caller | None, Depends(optional_caller)]
+) -> None:
     """Reads are public unless BW_PUBLIC_READ=false; then any valid key may read."""
     if caller is None and not request.app.state.settings.public_read:
         raise _unauthorized("Reads need an API key on this server.")

@@ -5,19 +5,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 from app.config import get_settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-async def _with_session(coro_fn):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+async def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run work with a session on a short-lived engine."""
     import app.models  # noqa: F401  (registers every table)
     from app.db import create_engine, create_sessionmaker
 
     engine = create_engine(get_settings())
     try:
         async with create_sessionmaker(engine)() as session:
-            return await coro_fn(session)
+            return await work(session)
     finally:
         await engine.dispose()
 
@@ -26,8 +33,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the API with Uvicorn."""
     import uvicorn
 
-    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port,
-                workers=args.workers, proxy_headers=True, log_level=args.log_level)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+        log_level=args.log_level,
+    )
     return 0
 
 
@@ -55,9 +69,9 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     """Create an API key and print it, once, as the last line."""
-    from app.auth import create_key
+    from app.auth import ApiKey, create_key
 
-    async def run(session):  # type: ignore[no-untyped-def]
+    async def run(session: AsyncSession) -> tuple[ApiKey, str]:
         key, secret = await create_key(session, args.name, args.role)
         await session.commit()
         return key, secret
@@ -86,8 +100,13 @@ def parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_migrate)
 
     d = sub.add_parser("seed-demo", help="load the demo incidents (idempotent)")
-    d.add_argument("--synthetic", type=int, default=0, metavar="N",
-                   help="also add N synthetic incidents, flagged is_synthetic")
+    d.add_argument(
+        "--synthetic",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also add N synthetic incidents, flagged is_synthetic",
+    )
     d.set_defaults(func=cmd_seed_demo)
 
     k = sub.add_parser("keys", help="manage API keys")

@@ -12,10 +12,15 @@ DEFAULT_DATABASE_URL = "postgresql+asyncpg://borderwatch:borderwatch@127.0.0.1:5
 
 def to_asyncpg_url(url: str) -> str:
     """Return a SQLAlchemy URL that uses the asyncpg driver, whatever scheme was given."""
-    for prefix in ("postgresql+asyncpg://", "postgresql+psycopg://", "postgresql+psycopg2://",
-                   "postgresql://", "postgres://"):
+    for prefix in (
+        "postgresql+asyncpg://",
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+        "postgresql://",
+        "postgres://",
+    ):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 

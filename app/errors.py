@@ -47,24 +47,42 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "malformed-json": (400, "Malformed JSON", "The request body could not be parsed as JSON."),
     "bad-request": (400, "Bad request", "A header or parameter is malformed (e.g. If-Match)."),
-    "unauthorized": (401, "Unauthorized",
-                     "No API key, or an unknown or revoked one: send `Authorization: Bearer <key>`."),
+    "unauthorized": (
+        401,
+        "Unauthorized",
+        "No API key, or an unknown or revoked one: send `Authorization: Bearer`.",
+    ),
     "forbidden": (403, "Forbidden", "The API key's role is too low for this operation."),
     "not-found": (404, "Not found", "No resource has this identifier."),
-    "conflict": (409, "Conflict", "The resource exists already, or a concurrent request holds "
-                 "the same Idempotency-Key."),
-    "precondition-failed": (412, "Precondition failed",
-                            "If-Match names a version that is no longer current."),
+    "conflict": (
+        409,
+        "Conflict",
+        "The resource exists already, or a concurrent request holds the same Idempotency-Key.",
+    ),
+    "precondition-failed": (
+        412,
+        "Precondition failed",
+        "If-Match names a version that is no longer current.",
+    ),
     "payload-too-large": (413, "Payload too large", "The body is over 1 MiB (batch: 20 MiB)."),
-    "validation-error": (422, "Validation failed",
-                         "A parameter or body field breaks a rule; `errors` names each field."),
-    "precondition-required": (428, "Precondition required",
-                              "PATCH needs an If-Match header with the current ETag."),
+    "validation-error": (
+        422,
+        "Validation failed",
+        "A parameter or body field breaks a rule; `errors` names each field.",
+    ),
+    "precondition-required": (
+        428,
+        "Precondition required",
+        "PATCH needs an If-Match header with the current ETag.",
+    ),
     "too-many-requests": (429, "Too many requests", "Slow down; see Retry-After."),
     "internal-error": (500, "Internal error", "A bug; it has been logged."),
-    "service-unavailable": (503, "Service unavailable",
-                            "The database is unreachable or over its statement timeout; retry "
-                            "after Retry-After seconds."),
+    "service-unavailable": (
+        503,
+        "Service unavailable",
+        "The database is unreachable or over its statement timeout; retry "
+        "after Retry-After seconds.",
+    ),
 }
 
 
@@ -102,14 +120,16 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
         body["instance"] = request.url.path
     if problem.errors is not None:
         body["errors"] = problem.errors
-    return JSONResponse(body, status_code=problem.status, headers=problem.headers,
-                        media_type=PROBLEM_JSON)
+    return JSONResponse(
+        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    )
 
 
 def unavailable(detail: str, retry_after: int) -> Problem:
     """503 with Retry-After: the database is unreachable or too slow right now."""
-    return Problem(503, detail, type_="service-unavailable",
-                   headers={"Retry-After": str(retry_after)})
+    return Problem(
+        503, detail, type_="service-unavailable", headers={"Retry-After": str(retry_after)}
+    )
 
 
 def field_of(loc: Sequence[int | str]) -> str:
@@ -130,21 +150,45 @@ def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
     """Map a database error to the HTTP problem it means for the client."""
     pg = _pg_error(exc)
     if isinstance(pg, asyncpg.exceptions.QueryCanceledError):
-        return unavailable("The database did not answer within the statement timeout.",
-                           retry_after)
+        return unavailable("The database did not answer within the statement timeout.", retry_after)
     if isinstance(pg, asyncpg.exceptions.UniqueViolationError):
         return Problem(409, "A resource with the same identity already exists.", type_="conflict")
     if isinstance(pg, asyncpg.exceptions.ForeignKeyViolationError):
-        return Problem(422, "A referenced resource does not exist.", type_="validation-error",
-                       errors=[{"field": getattr(pg, "constraint_name", None) or "body",
-                                "message": "references a resource that does not exist"}])
-    if isinstance(pg, asyncpg.exceptions.IntegrityConstraintViolationError | asyncpg.exceptions.DataError):
-        return Problem(422, "The data breaks a rule of the database.", type_="validation-error",
-                       errors=[{"field": getattr(pg, "constraint_name", None) or "body",
-                                "message": "violates a database rule"}])
-    if isinstance(pg, OSError | asyncpg.exceptions.PostgresConnectionError
-                  | asyncpg.exceptions.CannotConnectNowError
-                  | asyncpg.exceptions.AdminShutdownError) or exc.connection_invalidated:
+        return Problem(
+            422,
+            "A referenced resource does not exist.",
+            type_="validation-error",
+            errors=[
+                {
+                    "field": getattr(pg, "constraint_name", None) or "body",
+                    "message": "references a resource that does not exist",
+                }
+            ],
+        )
+    if isinstance(
+        pg, asyncpg.exceptions.IntegrityConstraintViolationError | asyncpg.exceptions.DataError
+    ):
+        return Problem(
+            422,
+            "The data breaks a rule of the database.",
+            type_="validation-error",
+            errors=[
+                {
+                    "field": getattr(pg, "constraint_name", None) or "body",
+                    "message": "violates a database rule",
+                }
+            ],
+        )
+    if (
+        isinstance(
+            pg,
+            OSError
+            | asyncpg.exceptions.PostgresConnectionError
+            | asyncpg.exceptions.CannotConnectNowError
+            | asyncpg.exceptions.AdminShutdownError,
+        )
+        or exc.connection_invalidated
+    ):
         return unavailable("The database is unreachable.", retry_after)
     raise exc
 
@@ -152,8 +196,9 @@ def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
 problems_router = APIRouter(tags=["problems"])
 
 
-@problems_router.get("/problems/{slug}", summary="What a problem type means",
-                     response_class=PlainTextResponse)
+@problems_router.get(
+    "/problems/{slug}", summary="What a problem type means", response_class=PlainTextResponse
+)
 async def problem_type(slug: str) -> str:
     """A short human-readable description of a problem `type`."""
     if slug not in PROBLEM_TYPES:
@@ -186,12 +231,19 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
                 Problem(400, "The request body is not valid JSON.", type_="malformed-json"),
                 request,
             )
-        errors = [{"field": field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
-                  for e in raw]
+        errors = [
+            {"field": field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+            for e in raw
+        ]
         fields = ", ".join(sorted({e["field"] for e in errors}))
         return problem_response(
-            Problem(422, f"Invalid value for: {fields}.", type_="validation-error",
-                    title="Validation failed", errors=errors),
+            Problem(
+                422,
+                f"Invalid value for: {fields}.",
+                type_="validation-error",
+                title="Validation failed",
+                errors=errors,
+            ),
             request,
         )
 
@@ -211,8 +263,9 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
-            Problem(500, "An unexpected error occurred; it has been logged.",
-                    type_="internal-error"),
+            Problem(
+                500, "An unexpected error occurred; it has been logged.", type_="internal-error"
+            ),
             request,
         )
 
@@ -243,8 +296,10 @@ def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
                     response["content"] = content
                     if code == "422":
                         response["description"] = "Validation failed (problem+json)"
-            responses.setdefault("4XX", {"description": "Client error (problem+json)",
-                                         "content": content})
-            responses.setdefault("5XX", {"description": "Server error (problem+json)",
-                                         "content": content})
+            responses.setdefault(
+                "4XX", {"description": "Client error (problem+json)", "content": content}
+            )
+            responses.setdefault(
+                "5XX", {"description": "Server error (problem+json)", "content": content}
+            )
     return openapi

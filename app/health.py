@@ -36,8 +36,9 @@ async def readyz(request: Request) -> Any:
     settings = request.app.state.settings
     head: str = request.app.state.head_revision
     try:
-        current = await asyncio.wait_for(_current_revision(request.app.state.engine),
-                                         settings.readiness_timeout_s)
+        current = await asyncio.wait_for(
+            _current_revision(request.app.state.engine), settings.readiness_timeout_s
+        )
     except Exception as exc:  # any failure to read the revision means "not ready"
         reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
         return problem_response(
@@ -46,8 +47,9 @@ async def readyz(request: Request) -> Any:
         )
     if current != head:
         return problem_response(
-            unavailable(f"The database is at migration {current}, not {head}.",
-                        settings.retry_after_s),
+            unavailable(
+                f"The database is at migration {current}, not {head}.", settings.retry_after_s
+            ),
             request,
         )
     return JSONResponse({"status": "ready", "database": "ok", "migration": current})

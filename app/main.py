@@ -8,9 +8,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app import __version__
+from app import (
+    __version__,
+    models,  # noqa: F401  (registers every table)
+)
 from app.config import Settings, get_settings
-from app import models  # noqa: F401  (registers every table)
 from app.crossings.router import router as crossings_router
 from app.db import create_engine, create_sessionmaker
 from app.errors import document_problems, install_error_handlers, problems_router

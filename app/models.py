@@ -7,6 +7,16 @@ from app.incidents.models import Casualty, Incident, IncidentRevision, IncidentS
 from app.reference.models import Actor, District, Province
 
 __all__ = [
-    "Actor", "ApiKey", "Base", "Casualty", "CrossingPoint", "CrossingStatusEvent", "District",
-    "Incident", "IncidentRevision", "IncidentSource", "IncidentTag", "Province",
+    "Actor",
+    "ApiKey",
+    "Base",
+    "Casualty",
+    "CrossingPoint",
+    "CrossingStatusEvent",
+    "District",
+    "Incident",
+    "IncidentRevision",
+    "IncidentSource",
+    "IncidentTag",
+    "Province",
 ]

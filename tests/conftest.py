@@ -43,8 +43,9 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
     savepoints, so the app under test can commit as it would in production."""
     async with app.state.engine.connect() as conn:
         transaction = await conn.begin()
-        session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint",
-                               expire_on_commit=False)
+        session = AsyncSession(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
         try:
             yield session
         finally:

@@ -17,8 +17,11 @@ from app.config import to_asyncpg_url
 
 def admin_url() -> str:
     """The URL the test run may create databases with (BW_TEST_DATABASE_URL or DATABASE_URL)."""
-    url = (os.environ.get("BW_TEST_DATABASE_URL") or os.environ.get("BW_DATABASE_URL")
-           or os.environ.get("DATABASE_URL"))
+    url = (
+        os.environ.get("BW_TEST_DATABASE_URL")
+        or os.environ.get("BW_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+    )
     if not url:
         raise RuntimeError(
             "Set BW_TEST_DATABASE_URL (scripts/test.sh does) to a PostGIS server the tests may "
@@ -44,7 +47,8 @@ async def throwaway_database(migrate_to: str | None = "head") -> AsyncIterator[s
     conn = await asyncpg.connect(_dsn(base))
     try:
         has_template = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", template)
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", template
+        )
         # Identifiers cannot be bound; both names are generated or configured above.
         if has_template:
             await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')

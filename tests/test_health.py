@@ -31,12 +31,19 @@ async def test_readyz_is_ready_at_head(client: AsyncClient) -> None:
 @asynccontextmanager
 async def served(database_url: str) -> AsyncIterator[AsyncClient]:
     """A separate app (own engine and pool) on database_url, with its lifespan running."""
-    settings = Settings(database_url=database_url, connect_timeout_s=1,
-                        readiness_timeout_s=1, pool_timeout_s=1, pool_size=2, max_overflow=0)
+    settings = Settings(
+        database_url=database_url,
+        connect_timeout_s=1,
+        readiness_timeout_s=1,
+        pool_timeout_s=1,
+        pool_size=2,
+        max_overflow=0,
+    )
     app = create_app(settings)
-    async with app.router.lifespan_context(app), AsyncClient(
-        transport=ASGITransport(app=app), base_url="http://test"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
         yield client
 
 

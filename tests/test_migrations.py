@@ -22,10 +22,22 @@ UNION ALL
 SELECT 'trigger', tgrelid::regclass::text || '.' || tgname FROM pg_trigger WHERE NOT tgisinternal
 ORDER BY 1, 2
 """
-OUR_TABLES = {"provinces", "districts", "actors", "api_keys", "crossing_points",
-              "crossing_status_events", "incidents", "casualties", "incident_sources",
-              "incident_tags", "incident_revisions", "audit_log", "idempotency_keys",
-              "fatality_rollup"}
+OUR_TABLES = {
+    "provinces",
+    "districts",
+    "actors",
+    "api_keys",
+    "crossing_points",
+    "crossing_status_events",
+    "incidents",
+    "casualties",
+    "incident_sources",
+    "incident_tags",
+    "incident_revisions",
+    "audit_log",
+    "idempotency_keys",
+    "fatality_rollup",
+}
 
 
 def _dsn(url: str) -> str:
@@ -49,7 +61,8 @@ async def test_downgrade_to_base_then_upgrade_to_head_restores_everything() -> N
             before = await _snapshot(conn)
             counts = await conn.fetchrow(
                 "SELECT (SELECT count(*) FROM districts) d, (SELECT count(*) FROM actors) a,"
-                " (SELECT count(*) FROM crossing_status_events) e")
+                " (SELECT count(*) FROM crossing_status_events) e"
+            )
 
             await asyncio.to_thread(schema.downgrade, url, "base")
             assert await _tables(conn) == set()
@@ -59,11 +72,17 @@ async def test_downgrade_to_base_then_upgrade_to_head_restores_everything() -> N
 
             await asyncio.to_thread(schema.upgrade, url, "head")
             assert await _snapshot(conn) == before
-            assert await conn.fetchrow(
-                "SELECT (SELECT count(*) FROM districts) d, (SELECT count(*) FROM actors) a,"
-                " (SELECT count(*) FROM crossing_status_events) e") == counts
-            assert await conn.fetchval("SELECT version_num FROM alembic_version") == \
-                schema.head_revision()
+            assert (
+                await conn.fetchrow(
+                    "SELECT (SELECT count(*) FROM districts) d, (SELECT count(*) FROM actors) a,"
+                    " (SELECT count(*) FROM crossing_status_events) e"
+                )
+                == counts
+            )
+            assert (
+                await conn.fetchval("SELECT version_num FROM alembic_version")
+                == schema.head_revision()
+            )
         finally:
             await conn.close()
 

@@ -13,30 +13,80 @@ from app.crossings.schemas import StatusEventOut
 from app.crossings.service import current_status
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_PROVINCES = {"PK-KP", "PK-BA", "PK-PB", "PK-SD", "PK-IS", "PK-GB", "PK-JK", "AF-BDS",
-                  "AF-NUR", "AF-KNR", "AF-NAN", "AF-PIA", "AF-KHO", "AF-PKA", "AF-ZAB", "AF-KAN",
-                  "AF-HEL", "AF-NIM"}
-SPEC_ACTORS = {"ttp", "iskp", "hafiz-gul-bahadur", "lashkar-e-islam", "jamaat-ul-ahrar",
-               "tehreek-e-jihad-pakistan", "lashkar-e-jhangvi", "bla", "blf", "unknown",
-               "pakistan-armed-forces", "afghan-taliban-forces"}
-MERGED = {"bajaur", "mohmand", "khyber", "kurram", "orakzai", "north-waziristan",
-          "upper-south-waziristan", "lower-south-waziristan"}
+SPEC_PROVINCES = {
+    "PK-KP",
+    "PK-BA",
+    "PK-PB",
+    "PK-SD",
+    "PK-IS",
+    "PK-GB",
+    "PK-JK",
+    "AF-BDS",
+    "AF-NUR",
+    "AF-KNR",
+    "AF-NAN",
+    "AF-PIA",
+    "AF-KHO",
+    "AF-PKA",
+    "AF-ZAB",
+    "AF-KAN",
+    "AF-HEL",
+    "AF-NIM",
+}
+SPEC_ACTORS = {
+    "ttp",
+    "iskp",
+    "hafiz-gul-bahadur",
+    "lashkar-e-islam",
+    "jamaat-ul-ahrar",
+    "tehreek-e-jihad-pakistan",
+    "lashkar-e-jhangvi",
+    "bla",
+    "blf",
+    "unknown",
+    "pakistan-armed-forces",
+    "afghan-taliban-forces",
+}
+MERGED = {
+    "bajaur",
+    "mohmand",
+    "khyber",
+    "kurram",
+    "orakzai",
+    "north-waziristan",
+    "upper-south-waziristan",
+    "lower-south-waziristan",
+}
 
 
 async def test_vocabularies_match_the_spec(client: AsyncClient) -> None:
     r = await client.get("/v1/vocabularies")
     assert r.status_code == 200
     v = r.json()
-    assert v["attack_type"] == ["suicide_bombing", "ied", "armed_assault", "targeted_killing",
-                                "ambush", "rocket_mortar", "cross_border_fire",
-                                "air_drone_strike", "kidnapping", "other"]
-    assert v["casualty_category"] == ["security_forces", "police", "civilians", "militants",
-                                      "unknown"]
+    assert v["attack_type"] == [
+        "suicide_bombing",
+        "ied",
+        "armed_assault",
+        "targeted_killing",
+        "ambush",
+        "rocket_mortar",
+        "cross_border_fire",
+        "air_drone_strike",
+        "kidnapping",
+        "other",
+    ]
+    assert v["casualty_category"] == [
+        "security_forces",
+        "police",
+        "civilians",
+        "militants",
+        "unknown",
+    ]
     assert v["status"] == ["reported", "verified", "disputed", "retracted"]
     assert v["kind"] == ["attack", "security_operation", "border_clash", "cross_border_strike"]
     assert "health_polio" in v["target_type"] and len(v["target_type"]) == 13
     assert set(v["province"]) == SPEC_PROVINCES
-    assert SPEC_ACTORS <= set(v["perpetrator"])
+    assert set(v["perpetrator"]) >= SPEC_ACTORS
 
 
 async def test_provinces_are_the_spec_codes_with_names(client: AsyncClient) -> None:
@@ -76,9 +126,11 @@ async def test_unknown_province_filter_is_a_422_naming_the_field(client: AsyncCl
 
 async def test_groups_hold_the_spec_actors_and_flag_state_forces(client: AsyncClient) -> None:
     items = {g["slug"]: g for g in (await client.get("/v1/groups")).json()["items"]}
-    assert SPEC_ACTORS <= set(items)
+    assert set(items) >= SPEC_ACTORS
     assert {s for s, g in items.items() if g["is_state_force"]} == {
-        "pakistan-armed-forces", "afghan-taliban-forces"}
+        "pakistan-armed-forces",
+        "afghan-taliban-forces",
+    }
     assert "IS-K" in items["iskp"]["aliases"]
 
 
@@ -86,8 +138,17 @@ async def test_crossings_list_torkham_and_chaman_with_coordinates(client: AsyncC
     r = await client.get("/v1/crossings")
     assert r.status_code == 200
     items = {c["slug"]: c for c in r.json()["items"]}
-    assert set(items) == {"torkham", "chaman", "ghulam-khan", "angoor-adda", "kharlachi",
-                          "badini", "nawa-pass", "gursal", "arandu"}
+    assert set(items) == {
+        "torkham",
+        "chaman",
+        "ghulam-khan",
+        "angoor-adda",
+        "kharlachi",
+        "badini",
+        "nawa-pass",
+        "gursal",
+        "arandu",
+    }
     assert items["torkham"]["location"] == {"type": "Point", "coordinates": [71.09, 34.107]}
     assert items["chaman"]["location"]["coordinates"] == [66.44, 30.91]
     assert items["chaman"]["afghan_side"] == {"name": "Spin Boldak", "province": "AF-KAN"}
@@ -117,8 +178,9 @@ async def test_crossing_detail_has_its_history_newest_first(client: AsyncClient)
     body = r.json()
     starts = [e["from"] for e in body["status_history"]]
     assert starts == sorted(starts, reverse=True)
-    assert {"status": "closed", "from": "2023-09-06", "to": "2023-09-15"}.items() <= \
-        next(e for e in body["status_history"] if e["from"] == "2023-09-06").items()
+    assert {"status": "closed", "from": "2023-09-06", "to": "2023-09-15"}.items() <= next(
+        e for e in body["status_history"] if e["from"] == "2023-09-06"
+    ).items()
     history = await client.get("/v1/crossings/torkham/status")
     assert history.json()["items"] == body["status_history"]
 
@@ -131,23 +193,34 @@ async def test_unknown_crossing_is_a_404_problem(client: AsyncClient) -> None:
 
 
 def _event(i: int, status: str, start: str, end: str | None) -> StatusEventOut:
-    return StatusEventOut(id=i, status=status, from_=date.fromisoformat(start),
-                          to=date.fromisoformat(end) if end else None, reason=status,
-                          source_url=None)
+    return StatusEventOut(
+        id=i,
+        status=status,
+        from_=date.fromisoformat(start),
+        to=date.fromisoformat(end) if end else None,
+        reason=status,
+        source_url=None,
+    )
 
 
-@pytest.mark.parametrize(("today", "expected", "since"), [
-    ("2023-01-01", "open", None),
-    ("2023-09-10", "closed", "2023-09-06"),
-    ("2023-12-01", "open", "2023-09-16"),
-    ("2024-06-01", "restricted", "2024-01-13"),
-    ("2025-10-12", "closed", "2025-10-12"),  # a later closure overrides an ongoing restriction
-])
-def test_current_status_is_the_latest_event_in_force(today: str, expected: str,
-                                                      since: str | None) -> None:
-    events = [_event(1, "closed", "2023-09-06", "2023-09-15"),
-              _event(2, "restricted", "2024-01-13", None),
-              _event(3, "closed", "2025-10-12", None)]
+@pytest.mark.parametrize(
+    ("today", "expected", "since"),
+    [
+        ("2023-01-01", "open", None),
+        ("2023-09-10", "closed", "2023-09-06"),
+        ("2023-12-01", "open", "2023-09-16"),
+        ("2024-06-01", "restricted", "2024-01-13"),
+        ("2025-10-12", "closed", "2025-10-12"),  # a later closure overrides an ongoing restriction
+    ],
+)
+def test_current_status_is_the_latest_event_in_force(
+    today: str, expected: str, since: str | None
+) -> None:
+    events = [
+        _event(1, "closed", "2023-09-06", "2023-09-15"),
+        _event(2, "restricted", "2024-01-13", None),
+        _event(3, "closed", "2025-10-12", None),
+    ]
     status = current_status(events, date.fromisoformat(today))
     assert status.status == expected
     assert status.since == (date.fromisoformat(since) if since else None)

@@ -61,8 +61,9 @@ class CrossingStatusEvent(Base):
 
     __tablename__ = "crossing_status_events"
     __table_args__ = (
-        UniqueConstraint("crossing_slug", "valid_from", "status",
-                         name="uq_crossing_status_events_event"),
+        UniqueConstraint(
+            "crossing_slug", "valid_from", "status", name="uq_crossing_status_events_event"
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)

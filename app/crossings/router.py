@@ -14,8 +14,9 @@ from app.errors import Problem
 
 router = APIRouter(prefix="/v1/crossings", tags=["crossings"], dependencies=[ReadAccess])
 
-Slug = Annotated[str, Path(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80,
-                           examples=["torkham"])]
+Slug = Annotated[
+    str, Path(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80, examples=["torkham"])
+]
 
 
 @router.get("", response_model=CrossingList, summary="Crossing points with current status")
@@ -31,15 +32,23 @@ async def _get(session: SessionDep, slug: str) -> CrossingDetail:
     return crossing
 
 
-@router.get("/{slug}", response_model=CrossingDetail, summary="One crossing point",
-            responses={404: {"description": "No such crossing"}})
+@router.get(
+    "/{slug}",
+    response_model=CrossingDetail,
+    summary="One crossing point",
+    responses={404: {"description": "No such crossing"}},
+)
 async def get_crossing(session: SessionDep, slug: Slug) -> CrossingDetail:
     """A crossing point with its current status and whole status history."""
     return await _get(session, slug)
 
 
-@router.get("/{slug}/status", response_model=StatusHistory, summary="Status history",
-            responses={404: {"description": "No such crossing"}})
+@router.get(
+    "/{slug}/status",
+    response_model=StatusHistory,
+    summary="Status history",
+    responses={404: {"description": "No such crossing"}},
+)
 async def status_history(session: SessionDep, slug: Slug) -> StatusHistory:
     """Status events of a crossing, newest first."""
     return StatusHistory(items=(await _get(session, slug)).status_history)

@@ -30,14 +30,17 @@ def current_status(events: list[StatusEventOut], today: date) -> CurrentStatus:
         latest = max(active, key=lambda e: (e.from_, e.id))
         return CurrentStatus(status=latest.status, since=latest.from_, reason=latest.reason)
     ended = [e.to for e in events if e.to is not None and e.to < today]
-    return CurrentStatus(status="open", since=max(ended) + timedelta(days=1) if ended else None,
-                         reason=None)
+    return CurrentStatus(
+        status="open", since=max(ended) + timedelta(days=1) if ended else None, reason=None
+    )
 
 
-async def _events(session: AsyncSession,
-                  slugs: list[str] | None = None) -> dict[str, list[StatusEventOut]]:
+async def _events(
+    session: AsyncSession, slugs: list[str] | None = None
+) -> dict[str, list[StatusEventOut]]:
     query = select(CrossingStatusEvent).order_by(
-        CrossingStatusEvent.crossing_slug, CrossingStatusEvent.valid_from.desc(),
+        CrossingStatusEvent.crossing_slug,
+        CrossingStatusEvent.valid_from.desc(),
         CrossingStatusEvent.id.desc(),
     )
     if slugs is not None:
@@ -45,19 +48,31 @@ async def _events(session: AsyncSession,
     out: dict[str, list[StatusEventOut]] = {}
     for e in await session.scalars(query):
         out.setdefault(e.crossing_slug, []).append(
-            StatusEventOut(id=e.id, status=e.status, from_=e.valid_from, to=e.valid_to,
-                           reason=e.reason, source_url=e.source_url)
+            StatusEventOut(
+                id=e.id,
+                status=e.status,
+                from_=e.valid_from,
+                to=e.valid_to,
+                reason=e.reason,
+                source_url=e.source_url,
+            )
         )
     return out
 
 
 async def _crossings(session: AsyncSession, slug: str | None = None) -> list[CrossingDetail]:
     query = select(
-        CrossingPoint.slug, CrossingPoint.name,
-        func.ST_X(CrossingPoint.geom).label("lon"), func.ST_Y(CrossingPoint.geom).label("lat"),
-        CrossingPoint.province_code, CrossingPoint.district_slug, CrossingPoint.afghan_name,
-        CrossingPoint.afghan_province_code, CrossingPoint.notified_for_trade,
-        CrossingPoint.pedestrians, CrossingPoint.notes,
+        CrossingPoint.slug,
+        CrossingPoint.name,
+        func.ST_X(CrossingPoint.geom).label("lon"),
+        func.ST_Y(CrossingPoint.geom).label("lat"),
+        CrossingPoint.province_code,
+        CrossingPoint.district_slug,
+        CrossingPoint.afghan_name,
+        CrossingPoint.afghan_province_code,
+        CrossingPoint.notified_for_trade,
+        CrossingPoint.pedestrians,
+        CrossingPoint.notes,
     ).order_by(CrossingPoint.slug)
     if slug is not None:
         query = query.where(CrossingPoint.slug == slug)
@@ -66,10 +81,15 @@ async def _crossings(session: AsyncSession, slug: str | None = None) -> list[Cro
     today = today_karachi()
     return [
         CrossingDetail(
-            slug=r.slug, name=r.name, location=PointGeometry(coordinates=(r.lon, r.lat)),
-            province=r.province_code, district=r.district_slug,
+            slug=r.slug,
+            name=r.name,
+            location=PointGeometry(coordinates=(r.lon, r.lat)),
+            province=r.province_code,
+            district=r.district_slug,
             afghan_side=AfghanSide(name=r.afghan_name, province=r.afghan_province_code),
-            notified_for_trade=r.notified_for_trade, pedestrians=r.pedestrians, notes=r.notes,
+            notified_for_trade=r.notified_for_trade,
+            pedestrians=r.pedestrians,
+            notes=r.notes,
             current_status=current_status(events.get(r.slug, []), today),
             status_history=events.get(r.slug, []),
         )
@@ -79,12 +99,13 @@ async def _crossings(session: AsyncSession, slug: str | None = None) -> list[Cro
 
 async def list_crossings(session: AsyncSession) -> list[CrossingOut]:
     """Every crossing point by slug, each with its current status."""
-    return [CrossingOut(**{name: getattr(c, name) for name in CrossingOut.model_fields})
-            for c in await _crossings(session)]
+    return [
+        CrossingOut(**{name: getattr(c, name) for name in CrossingOut.model_fields})
+        for c in await _crossings(session)
+    ]
 
 
 async def get_crossing(session: AsyncSession, slug: str) -> CrossingDetail | None:
     """One crossing with its status history, or None."""
     found = await _crossings(session, slug)
     return found[0] if found else None
-

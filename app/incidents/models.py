@@ -43,8 +43,9 @@ class Incident(Base):
     kind: Mapped[str] = mapped_column(Text, server_default="attack")
     attack_type: Mapped[str] = mapped_column(Text)
     target_type: Mapped[str] = mapped_column(Text)
-    perpetrator_slug: Mapped[str] = mapped_column(Text, ForeignKey("actors.slug"),
-                                                  server_default="unknown")
+    perpetrator_slug: Mapped[str] = mapped_column(
+        Text, ForeignKey("actors.slug"), server_default="unknown"
+    )
     attribution: Mapped[str] = mapped_column(Text, server_default="unattributed")
     killed_total: Mapped[int] = mapped_column(Integer, server_default="0")
     injured_total: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -105,11 +106,13 @@ class IncidentRevision(Base):
 
     __tablename__ = "incident_revisions"
 
-    incident_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("incidents.id"),
-                                                   primary_key=True)
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("incidents.id"), primary_key=True
+    )
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, server_default=text("nextval('change_seq')"),
-                                     unique=True)
+    seq: Mapped[int] = mapped_column(
+        BigInteger, server_default=text("nextval('change_seq')"), unique=True
+    )
     op: Mapped[str] = mapped_column(Text)
     actor_key_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("api_keys.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

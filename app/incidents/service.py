@@ -89,15 +89,25 @@ class NewIncident:
             "target_type": self.target_type,
             "perpetrator": self.perpetrator,
             "attribution": self.attribution,
-            "casualties": [{"category": c, "killed": k, "injured": i}
-                           for c, (k, i) in self.casualties.items()],
+            "casualties": [
+                {"category": c, "killed": k, "injured": i} for c, (k, i) in self.casualties.items()
+            ],
             "killed_total": self.killed_total,
             "injured_total": self.injured_total,
-            "fatality_range": ({"low": self.fatality_range[0], "high": self.fatality_range[1]}
-                               if self.fatality_range else None),
-            "sources": [{"url": s.url, "publisher": s.publisher,
-                         "published_on": s.published_on.isoformat() if s.published_on else None,
-                         "title": s.title} for s in self.sources],
+            "fatality_range": (
+                {"low": self.fatality_range[0], "high": self.fatality_range[1]}
+                if self.fatality_range
+                else None
+            ),
+            "sources": [
+                {
+                    "url": s.url,
+                    "publisher": s.publisher,
+                    "published_on": s.published_on.isoformat() if s.published_on else None,
+                    "title": s.title,
+                }
+                for s in self.sources
+            ],
             "crossing": self.crossing,
             "description": self.description,
             "status": self.status,
@@ -113,41 +123,78 @@ async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[u
     return set((await session.scalars(select(Incident.id).where(Incident.id.in_(ids)))).all())
 
 
-async def insert_incidents(session: AsyncSession, items: Sequence[NewIncident],
-                           actor_key_id: int | None = None) -> None:
-    """Insert incidents with their rows and a `created` revision each, in the caller's transaction."""
+async def insert_incidents(
+    session: AsyncSession, items: Sequence[NewIncident], actor_key_id: int | None = None
+) -> None:
+    """Insert incidents, their rows and a `created` revision each, in the caller's transaction."""
     if not items:
         return
-    await session.execute(insert(Incident), [
-        {
-            "id": n.id, "occurred_on": n.occurred_on, "date_precision": n.date_precision,
-            "geom": f"SRID=4326;POINT({n.lon!r} {n.lat!r})", "geo_precision": n.geo_precision,
-            "place_name": n.place_name, "province_code": n.province,
-            "district_slug": n.district, "kind": n.kind, "attack_type": n.attack_type,
-            "target_type": n.target_type, "perpetrator_slug": n.perpetrator,
-            "attribution": n.attribution, "killed_total": n.killed_total,
-            "injured_total": n.injured_total,
-            "fatality_low": n.fatality_range[0] if n.fatality_range else None,
-            "fatality_high": n.fatality_range[1] if n.fatality_range else None,
-            "crossing_slug": n.crossing, "description": n.description, "status": n.status,
-            "is_synthetic": n.is_synthetic, "created_by": actor_key_id,
-        }
+    await session.execute(
+        insert(Incident),
+        [
+            {
+                "id": n.id,
+                "occurred_on": n.occurred_on,
+                "date_precision": n.date_precision,
+                "geom": f"SRID=4326;POINT({n.lon!r} {n.lat!r})",
+                "geo_precision": n.geo_precision,
+                "place_name": n.place_name,
+                "province_code": n.province,
+                "district_slug": n.district,
+                "kind": n.kind,
+                "attack_type": n.attack_type,
+                "target_type": n.target_type,
+                "perpetrator_slug": n.perpetrator,
+                "attribution": n.attribution,
+                "killed_total": n.killed_total,
+                "injured_total": n.injured_total,
+                "fatality_low": n.fatality_range[0] if n.fatality_range else None,
+                "fatality_high": n.fatality_range[1] if n.fatality_range else None,
+                "crossing_slug": n.crossing,
+                "description": n.description,
+                "status": n.status,
+                "is_synthetic": n.is_synthetic,
+                "created_by": actor_key_id,
+            }
+            for n in items
+        ],
+    )
+    casualties = [
+        {"incident_id": n.id, "category": c, "killed": k, "injured": i}
         for n in items
-    ])
-    casualties = [{"incident_id": n.id, "category": c, "killed": k, "injured": i}
-                  for n in items for c, (k, i) in n.casualties.items()]
+        for c, (k, i) in n.casualties.items()
+    ]
     if casualties:
         await session.execute(insert(Casualty), casualties)
-    sources = [{"incident_id": n.id, "position": p, "url": s.url, "publisher": s.publisher,
-                "published_on": s.published_on, "title": s.title}
-               for n in items for p, s in enumerate(n.sources)]
+    sources = [
+        {
+            "incident_id": n.id,
+            "position": p,
+            "url": s.url,
+            "publisher": s.publisher,
+            "published_on": s.published_on,
+            "title": s.title,
+        }
+        for n in items
+        for p, s in enumerate(n.sources)
+    ]
     if sources:
         await session.execute(insert(IncidentSource), sources)
     tags = [{"incident_id": n.id, "tag": t} for n in items for t in sorted(set(n.tags))]
     if tags:
         await session.execute(pg_insert(IncidentTag).on_conflict_do_nothing(), tags)
-    await session.execute(insert(IncidentRevision), [
-        {"incident_id": n.id, "version": 1, "op": "created", "actor_key_id": actor_key_id,
-         "changed_fields": [], "before": None, "after": n.as_json()}
-        for n in items
-    ])
+    await session.execute(
+        insert(IncidentRevision),
+        [
+            {
+                "incident_id": n.id,
+                "version": 1,
+                "op": "created",
+                "actor_key_id": actor_key_id,
+                "changed_fields": [],
+                "before": None,
+                "after": n.as_json(),
+            }
+            for n in items
+        ],
+    )

@@ -26,16 +26,12 @@ class Province(Base):
     """A first-level administrative unit, keyed by its ISO 3166-2 code."""
 
     __tablename__ = "provinces"
-    __table_args__ = (
-        Index("ix_provinces_geom", "geom", postgresql_using="gist"),
-    )
+    __table_args__ = (Index("ix_provinces_geom", "geom", postgresql_using="gist"),)
 
     code: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
     country: Mapped[str] = mapped_column(Text, Computed("left(code, 2)", persisted=True))
-    geom = mapped_column(
-        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True
-    )
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
 
 
 class District(Base):
@@ -55,9 +51,7 @@ class District(Base):
     )
     is_merged: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
-    geom = mapped_column(
-        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True
-    )
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
 
 
 class Actor(Base):
@@ -71,4 +65,3 @@ class Actor(Base):
     is_state_force: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-

@@ -20,8 +20,11 @@ router = APIRouter(prefix="/v1", tags=["reference"], dependencies=[ReadAccess])
 async def vocabularies(session: SessionDep) -> Vocabularies:
     """Stable lowercase codes of every vocabulary, with province codes and actor slugs."""
     provinces = sorted(await service.province_codes(session))
-    return Vocabularies(**{k: list(v) for k, v in VOCABULARIES.items()}, province=provinces,
-                        perpetrator=await service.actor_slugs(session))
+    return Vocabularies(
+        **{k: list(v) for k, v in VOCABULARIES.items()},
+        province=provinces,
+        perpetrator=await service.actor_slugs(session),
+    )
 
 
 @router.get("/provinces", response_model=ProvinceList, summary="Provinces (ISO 3166-2)")
@@ -33,10 +36,14 @@ async def provinces(session: SessionDep) -> ProvinceList:
 @router.get("/districts", response_model=DistrictList, summary="Districts")
 async def districts(
     session: SessionDep,
-    province: Annotated[str | None, Query(
-        description="Comma-separated province codes, e.g. `PK-KP,PK-BA`",
-        examples=["PK-KP"], max_length=500,
-    )] = None,
+    province: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated province codes, e.g. `PK-KP,PK-BA`",
+            examples=["PK-KP"],
+            max_length=500,
+        ),
+    ] = None,
 ) -> DistrictList:
     """Districts with their province and merged-district flag, filtered by province."""
     codes = split_csv(province)

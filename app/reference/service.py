@@ -14,9 +14,12 @@ from app.reference.schemas import DistrictOut, GroupOut, ProvinceOut
 async def list_provinces(session: AsyncSession) -> list[ProvinceOut]:
     """Every province, Pakistan's first, by code."""
     rows = await session.execute(
-        select(Province.code, Province.name, Province.country,
-               Province.geom.is_not(None).label("has_geometry"))
-        .order_by(Province.country.desc(), Province.code)
+        select(
+            Province.code,
+            Province.name,
+            Province.country,
+            Province.geom.is_not(None).label("has_geometry"),
+        ).order_by(Province.country.desc(), Province.code)
     )
     return [ProvinceOut.model_validate(r._mapping) for r in rows]
 
@@ -26,17 +29,30 @@ async def province_codes(session: AsyncSession) -> set[str]:
     return set((await session.scalars(select(Province.code))).all())
 
 
-async def list_districts(session: AsyncSession,
-                         provinces: Sequence[str] | None = None) -> list[DistrictOut]:
+async def list_districts(
+    session: AsyncSession, provinces: Sequence[str] | None = None
+) -> list[DistrictOut]:
     """Districts by province then slug, limited to the given provinces when any."""
-    query = select(District.slug, District.name, District.province_code, District.is_merged,
-                   District.aliases, District.geom.is_not(None).label("has_geometry"))
+    query = select(
+        District.slug,
+        District.name,
+        District.province_code,
+        District.is_merged,
+        District.aliases,
+        District.geom.is_not(None).label("has_geometry"),
+    )
     if provinces:
         query = query.where(District.province_code.in_(provinces))
     rows = await session.execute(query.order_by(District.province_code, District.slug))
     return [
-        DistrictOut(slug=r.slug, name=r.name, province=r.province_code, is_merged=r.is_merged,
-                    aliases=r.aliases, has_geometry=r.has_geometry)
+        DistrictOut(
+            slug=r.slug,
+            name=r.name,
+            province=r.province_code,
+            is_merged=r.is_merged,
+            aliases=r.aliases,
+            has_geometry=r.has_geometry,
+        )
         for r in rows
     ]
 
@@ -45,8 +61,13 @@ async def list_groups(session: AsyncSession) -> list[GroupOut]:
     """Every actor by slug."""
     rows = await session.scalars(select(Actor).order_by(Actor.slug))
     return [
-        GroupOut(slug=a.slug, name=a.name, aliases=a.aliases, is_state_force=a.is_state_force,
-                 description=a.description)
+        GroupOut(
+            slug=a.slug,
+            name=a.name,
+            aliases=a.aliases,
+            is_state_force=a.is_state_force,
+            description=a.description,
+        )
         for a in rows
     ]
 

@@ -5,12 +5,31 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 AttackType = Literal[
-    "suicide_bombing", "ied", "armed_assault", "targeted_killing", "ambush", "rocket_mortar",
-    "cross_border_fire", "air_drone_strike", "kidnapping", "other",
+    "suicide_bombing",
+    "ied",
+    "armed_assault",
+    "targeted_killing",
+    "ambush",
+    "rocket_mortar",
+    "cross_border_fire",
+    "air_drone_strike",
+    "kidnapping",
+    "other",
 ]
 TargetType = Literal[
-    "military", "paramilitary", "police", "civilians", "religious", "political", "government",
-    "education", "health_polio", "foreign_nationals", "infrastructure", "militants", "other",
+    "military",
+    "paramilitary",
+    "police",
+    "civilians",
+    "religious",
+    "political",
+    "government",
+    "education",
+    "health_polio",
+    "foreign_nationals",
+    "infrastructure",
+    "militants",
+    "other",
 ]
 CasualtyCategory = Literal["security_forces", "police", "civilians", "militants", "unknown"]
 DatePrecision = Literal["day", "week", "month"]

@@ -25,11 +25,33 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-ATTACK_TYPES = ("suicide_bombing", "ied", "armed_assault", "targeted_killing", "ambush",
-                "rocket_mortar", "cross_border_fire", "air_drone_strike", "kidnapping", "other")
-TARGET_TYPES = ("military", "paramilitary", "police", "civilians", "religious", "political",
-                "government", "education", "health_polio", "foreign_nationals", "infrastructure",
-                "militants", "other")
+ATTACK_TYPES = (
+    "suicide_bombing",
+    "ied",
+    "armed_assault",
+    "targeted_killing",
+    "ambush",
+    "rocket_mortar",
+    "cross_border_fire",
+    "air_drone_strike",
+    "kidnapping",
+    "other",
+)
+TARGET_TYPES = (
+    "military",
+    "paramilitary",
+    "police",
+    "civilians",
+    "religious",
+    "political",
+    "government",
+    "education",
+    "health_polio",
+    "foreign_nationals",
+    "infrastructure",
+    "militants",
+    "other",
+)
 CATEGORIES = ("security_forces", "police", "civilians", "militants", "unknown")
 DATE_PRECISIONS = ("day", "week", "month")
 GEO_PRECISIONS = ("exact", "town", "district", "province")
@@ -43,10 +65,10 @@ IN_REGION = "ST_X(geom) BETWEEN 60 AND 78 AND ST_Y(geom) BETWEEN 23 AND 38"
 
 UPGRADE = [
     "CREATE EXTENSION IF NOT EXISTS postgis",
-    f"""
+    """
     CREATE TABLE provinces (
         code text CONSTRAINT pk_provinces PRIMARY KEY
-            CONSTRAINT ck_provinces_code CHECK (code ~ '^(PK|AF)-[A-Z]{{2,3}}$'),
+            CONSTRAINT ck_provinces_code CHECK (code ~ '^(PK|AF)-[A-Z]{2,3}$'),
         name text NOT NULL CONSTRAINT ck_provinces_name CHECK (btrim(name) <> '' AND length(name) <= 200),
         country text NOT NULL GENERATED ALWAYS AS (left(code, 2)) STORED,
         geom geometry(MultiPolygon, 4326)

@@ -10,8 +10,8 @@ Create Date: 2026-11-27
 """
 
 import csv
-from datetime import date
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,13 @@ def upgrade() -> None:
         "INSERT INTO districts (slug, name, province_code, is_merged, aliases)"
         " VALUES (:slug, :name, :province, :is_merged, :aliases) ON CONFLICT DO NOTHING",
         [
-            {"slug": r["slug"], "name": r["name"], "province": r["province"],
-             "is_merged": _flag(r["is_merged"]), "aliases": _aliases(r["aliases"])}
+            {
+                "slug": r["slug"],
+                "name": r["name"],
+                "province": r["province"],
+                "is_merged": _flag(r["is_merged"]),
+                "aliases": _aliases(r["aliases"]),
+            }
             for r in _rows("districts.csv")
         ],
     )
@@ -66,8 +71,13 @@ def upgrade() -> None:
         "INSERT INTO actors (slug, name, aliases, is_state_force, description)"
         " VALUES (:slug, :name, :aliases, :state, :description) ON CONFLICT DO NOTHING",
         [
-            {"slug": r["slug"], "name": r["name"], "aliases": _aliases(r["aliases"]),
-             "state": _flag(r["is_state_force"]), "description": _none(r["description"])}
+            {
+                "slug": r["slug"],
+                "name": r["name"],
+                "aliases": _aliases(r["aliases"]),
+                "state": _flag(r["is_state_force"]),
+                "description": _none(r["description"]),
+            }
             for r in _rows("actors.csv")
         ],
     )
@@ -77,11 +87,19 @@ def upgrade() -> None:
         " VALUES (:slug, :name, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :province, :district,"
         " :afghan_name, :afghan_province, :trade, :pedestrians, :notes) ON CONFLICT DO NOTHING",
         [
-            {"slug": r["slug"], "name": r["name"], "lon": float(r["lon"]), "lat": float(r["lat"]),
-             "province": r["province"], "district": _none(r["district"]),
-             "afghan_name": _none(r["afghan_name"]), "afghan_province": _none(r["afghan_province"]),
-             "trade": _flag(r["notified_for_trade"]), "pedestrians": _flag(r["pedestrians"]),
-             "notes": _none(r["notes"])}
+            {
+                "slug": r["slug"],
+                "name": r["name"],
+                "lon": float(r["lon"]),
+                "lat": float(r["lat"]),
+                "province": r["province"],
+                "district": _none(r["district"]),
+                "afghan_name": _none(r["afghan_name"]),
+                "afghan_province": _none(r["afghan_province"]),
+                "trade": _flag(r["notified_for_trade"]),
+                "pedestrians": _flag(r["pedestrians"]),
+                "notes": _none(r["notes"]),
+            }
             for r in _rows("crossings.csv")
         ],
     )
@@ -90,9 +108,14 @@ def upgrade() -> None:
         " source_url) VALUES (:slug, :status, :from, :to, :reason, :url)"
         " ON CONFLICT DO NOTHING",
         [
-            {"slug": r["slug"], "status": r["status"], "from": date.fromisoformat(r["from"]),
-             "to": date.fromisoformat(r["to"]) if r["to"] else None,
-             "reason": _none(r["reason"]), "url": _none(r["source_url"])}
+            {
+                "slug": r["slug"],
+                "status": r["status"],
+                "from": date.fromisoformat(r["from"]),
+                "to": date.fromisoformat(r["to"]) if r["to"] else None,
+                "reason": _none(r["reason"]),
+                "url": _none(r["source_url"]),
+            }
             for r in _rows("closures.csv")
         ],
     )
@@ -101,12 +124,19 @@ def upgrade() -> None:
 def downgrade() -> None:
     bind = op.get_bind()
     bind.execute(sa.text("DELETE FROM crossing_status_events WHERE created_by IS NULL"))
-    bind.execute(sa.text("DELETE FROM crossing_points WHERE slug = ANY(:s)"),
-                 {"s": [r["slug"] for r in _rows("crossings.csv")]})
-    bind.execute(sa.text("DELETE FROM actors WHERE slug = ANY(:s)"),
-                 {"s": [r["slug"] for r in _rows("actors.csv")]})
-    bind.execute(sa.text("DELETE FROM districts WHERE slug = ANY(:s)"),
-                 {"s": [r["slug"] for r in _rows("districts.csv")]})
-    bind.execute(sa.text("DELETE FROM provinces WHERE code = ANY(:s)"),
-                 {"s": [r["code"] for r in _rows("provinces.csv")]})
-
+    bind.execute(
+        sa.text("DELETE FROM crossing_points WHERE slug = ANY(:s)"),
+        {"s": [r["slug"] for r in _rows("crossings.csv")]},
+    )
+    bind.execute(
+        sa.text("DELETE FROM actors WHERE slug = ANY(:s)"),
+        {"s": [r["slug"] for r in _rows("actors.csv")]},
+    )
+    bind.execute(
+        sa.text("DELETE FROM districts WHERE slug = ANY(:s)"),
+        {"s": [r["slug"] for r in _rows("districts.csv")]},
+    )
+    bind.execute(
+        sa.text("DELETE FROM provinces WHERE code = ANY(:s)"),
+        {"s": [r["code"] for r in _rows("provinces.csv")]},
+    )
