@@ -24,9 +24,10 @@ async def private_client(settings: Settings, db: AsyncSession) -> AsyncIterator[
         yield db
 
     app.dependency_overrides[get_session] = test_session
-    async with app.router.lifespan_context(app), AsyncClient(
-        transport=ASGITransport(app=app), base_url="http://test"
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client,
+    ):
         yield client
 
 
@@ -45,20 +46,21 @@ async def test_private_reads_without_a_key_are_401_with_www_authenticate(
 
 
 @pytest.mark.parametrize("header", ["Bearer bw_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer "])
-async def test_bad_keys_are_401_even_when_reads_are_public(client: AsyncClient,
-                                                           header: str) -> None:
+async def test_bad_keys_are_401_even_when_reads_are_public(
+    client: AsyncClient, header: str
+) -> None:
     r = await client.get("/v1/provinces", headers={"Authorization": header})
     assert r.status_code == 401
     assert "www-authenticate" in r.headers
 
 
-async def test_a_reader_key_reads_and_a_revoked_one_does_not(private_client: AsyncClient,
-                                                            db: AsyncSession) -> None:
+async def test_a_reader_key_reads_and_a_revoked_one_does_not(
+    private_client: AsyncClient, db: AsyncSession
+) -> None:
     key, secret = await create_key(db, "reader one", "reader")
     auth = {"Authorization": f"Bearer {secret}"}
     assert (await private_client.get("/v1/provinces", headers=auth)).status_code == 200
-    await db.execute(update(ApiKey).where(ApiKey.id == key.id)
-                     .values(revoked_at=datetime.now(UTC)))
+    await db.execute(update(ApiKey).where(ApiKey.id == key.id).values(revoked_at=datetime.now(UTC)))
     assert (await private_client.get("/v1/provinces", headers=auth)).status_code == 401
 
 

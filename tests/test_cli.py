@@ -20,8 +20,12 @@ def borderwatch(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": url}
     env.pop("BW_DATABASE_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -35,8 +39,9 @@ def sample_killed() -> int:
     """Killed over every category of the shipped sample incidents, summed here, not by the app."""
     path = Path(__file__).resolve().parent.parent / "app/reference/data/sample_incidents.csv"
     with path.open(encoding="utf-8") as f:
-        return sum(int(v) for row in csv.DictReader(f) for k, v in row.items()
-                   if k.startswith("killed_"))
+        return sum(
+            int(v) for row in csv.DictReader(f) for k, v in row.items() if k.startswith("killed_")
+        )
 
 
 def dsn(url: str) -> str:
@@ -60,7 +65,8 @@ async def test_migrate_seed_and_create_a_key_from_an_empty_database() -> None:
             totals = await conn.fetchrow(
                 "SELECT count(*) FILTER (WHERE NOT is_synthetic) AS real,"
                 " count(*) FILTER (WHERE is_synthetic) AS synthetic,"
-                " sum(killed_total) FILTER (WHERE NOT is_synthetic) AS killed FROM incidents")
+                " sum(killed_total) FILTER (WHERE NOT is_synthetic) AS killed FROM incidents"
+            )
             assert (totals["real"], totals["synthetic"]) == (9, 25)
             assert totals["killed"] == sample_killed()
             assert await conn.fetchval("SELECT count(*) FROM incident_revisions") == 34
@@ -69,14 +75,22 @@ async def test_migrate_seed_and_create_a_key_from_an_empty_database() -> None:
             assert bytes(key["key_hash"]) == hash_secret(secret)  # stored hashed, never plain
             assert secret.startswith(key["prefix"])
             assert not await conn.fetchval(
-                "SELECT count(*) FROM api_keys WHERE key_hash = convert_to($1, 'UTF8')", secret)
+                "SELECT count(*) FROM api_keys WHERE key_hash = convert_to($1, 'UTF8')", secret
+            )
         finally:
             await conn.close()
 
 
 async def test_unknown_role_is_refused_with_a_usage_error() -> None:
     done = await asyncio.to_thread(
-        borderwatch, "postgresql://nobody@127.0.0.1:1/none", "keys", "create", "--name", "x",
-        "--role", "root")
+        borderwatch,
+        "postgresql://nobody@127.0.0.1:1/none",
+        "keys",
+        "create",
+        "--name",
+        "x",
+        "--role",
+        "root",
+    )
     assert done.returncode == 2
     assert "invalid choice" in done.stderr
