@@ -14,6 +14,8 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     SmallInteger,
     Text,
@@ -23,14 +25,52 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.types import UserDefinedType
 
 from app.db import Base
+
+
+class Xid8(UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id type."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        """DDL name of the type."""
+        return "xid8"
 
 
 class Incident(Base):
     """One incident; totals are the sums of its casualty rows (checked by the database)."""
 
     __tablename__ = "incidents"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["district_slug", "province_code"],
+            ["districts.slug", "districts.province_code"],
+            name="fk_incidents_district_province_districts",
+            onupdate="CASCADE",
+        ),
+        Index("ix_incidents_geom", "geom", postgresql_using="gist"),
+        Index("ix_incidents_geog", text("(geom::geography)"), postgresql_using="gist"),
+        Index(
+            "ix_incidents_occurred_on_id",
+            text("occurred_on DESC"),
+            "id",
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_incidents_province_code_occurred_on", "province_code", "occurred_on"),
+        Index("ix_incidents_district_slug_occurred_on", "district_slug", "occurred_on"),
+        Index("ix_incidents_perpetrator_slug_occurred_on", "perpetrator_slug", "occurred_on"),
+        Index("ix_incidents_attack_type_occurred_on", "attack_type", "occurred_on"),
+        Index("ix_incidents_updated_at", "updated_at"),
+        Index("ix_incidents_created_by", "created_by"),
+        Index(
+            "ix_incidents_crossing_slug",
+            "crossing_slug",
+            postgresql_where=text("crossing_slug IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     occurred_on: Mapped[date] = mapped_column(Date)
@@ -38,20 +78,24 @@ class Incident(Base):
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     geo_precision: Mapped[str] = mapped_column(Text, server_default="exact")
     place_name: Mapped[str | None] = mapped_column(Text)
-    province_code: Mapped[str] = mapped_column(Text, ForeignKey("provinces.code"))
+    province_code: Mapped[str] = mapped_column(
+        Text, ForeignKey("provinces.code", onupdate="CASCADE")
+    )
     district_slug: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text, server_default="attack")
     attack_type: Mapped[str] = mapped_column(Text)
     target_type: Mapped[str] = mapped_column(Text)
     perpetrator_slug: Mapped[str] = mapped_column(
-        Text, ForeignKey("actors.slug"), server_default="unknown"
+        Text, ForeignKey("actors.slug", onupdate="CASCADE"), server_default="unknown"
     )
     attribution: Mapped[str] = mapped_column(Text, server_default="unattributed")
     killed_total: Mapped[int] = mapped_column(Integer, server_default="0")
     injured_total: Mapped[int] = mapped_column(Integer, server_default="0")
     fatality_low: Mapped[int | None] = mapped_column(Integer)
     fatality_high: Mapped[int | None] = mapped_column(Integer)
-    crossing_slug: Mapped[str | None] = mapped_column(Text, ForeignKey("crossing_points.slug"))
+    crossing_slug: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("crossing_points.slug", onupdate="CASCADE")
+    )
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default="reported")
     is_synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
@@ -66,6 +110,7 @@ class Casualty(Base):
     """Killed and injured of one category in one incident."""
 
     __tablename__ = "casualties"
+    __table_args__ = (Index("ix_casualties_category", "category", "incident_id"),)
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
@@ -94,6 +139,7 @@ class IncidentTag(Base):
     """A lowercase tag on an incident."""
 
     __tablename__ = "incident_tags"
+    __table_args__ = (Index("ix_incident_tags_tag", "tag"),)
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
@@ -116,6 +162,8 @@ class IncidentRevision(Base):
     op: Mapped[str] = mapped_column(Text)
     actor_key_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("api_keys.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # pg_current_xact_id() of the writing transaction (type xid8), for change-feed readers.
+    xid: Mapped[int] = mapped_column(Xid8, server_default=text("pg_current_xact_id()"))
     changed_fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
