@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -132,6 +132,54 @@ def unavailable(detail: str, retry_after: int) -> Problem:
     )
 
 
+# Fields that only the server sets, on any resource; sending one is refused by name.
+SERVER_OWNED_FIELDS = frozenset(
+    {
+        "id",
+        "killed_total",
+        "injured_total",
+        "version",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "is_synthetic",
+    }
+)
+
+
+def field_errors(raw: Iterable[Mapping[str, Any]], prefix: str = "") -> list[dict[str, str]]:
+    """Pydantic errors as `{"field": "casualties.1.killed", "message": ...}`, under prefix."""
+    out = []
+    for e in raw:
+        loc = tuple(e.get("loc", ()))
+        name = field_of(loc)
+        message = str(e.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        if e.get("type") == "extra_forbidden":
+            message = (
+                "is set by the server and cannot be sent"
+                if loc and loc[-1] in SERVER_OWNED_FIELDS
+                else "is not a known field"
+            )
+        if prefix:
+            name = prefix.rstrip(".") if name == "body" else prefix + name
+        out.append({"field": name, "message": message})
+    return out
+
+
+def validation_problem(errors: Sequence[dict[str, str]], detail: str | None = None) -> Problem:
+    """422 listing every bad field."""
+    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    return Problem(
+        422,
+        detail or f"Invalid value for: {fields}.",
+        type_="validation-error",
+        title="Validation failed",
+        errors=errors,
+    )
+
+
 def field_of(loc: Sequence[int | str]) -> str:
     """Dotted field name of a Pydantic error location, without FastAPI's `body`/`query` head."""
     parts = list(loc)
@@ -219,8 +267,10 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}."
+        type_ = {404: "not-found", 413: "payload-too-large"}.get(exc.status_code)
         return problem_response(
-            Problem(exc.status_code, detail, headers=dict(exc.headers or {})), request
+            Problem(exc.status_code, detail, type_=type_, headers=dict(exc.headers or {})),
+            request,
         )
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -231,21 +281,7 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
                 Problem(400, "The request body is not valid JSON.", type_="malformed-json"),
                 request,
             )
-        errors = [
-            {"field": field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
-            for e in raw
-        ]
-        fields = ", ".join(sorted({e["field"] for e in errors}))
-        return problem_response(
-            Problem(
-                422,
-                f"Invalid value for: {fields}.",
-                type_="validation-error",
-                title="Validation failed",
-                errors=errors,
-            ),
-            request,
-        )
+        return problem_response(validation_problem(field_errors(raw)), request)
 
     async def on_db(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, sa_exc.DBAPIError)

@@ -12,11 +12,14 @@ from app import (
     __version__,
     models,  # noqa: F401  (registers every table)
 )
+from app.apikeys import router as apikeys_router
 from app.config import Settings, get_settings
 from app.crossings.router import router as crossings_router
 from app.db import create_engine, create_sessionmaker
 from app.errors import document_problems, install_error_handlers, problems_router
 from app.health import router as health_router
+from app.incidents.router import router as incidents_router
+from app.limits import BodyLimit
 from app.reference.router import router as reference_router
 from app.schema import head_revision
 
@@ -57,6 +60,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(problems_router)
     app.include_router(reference_router)
     app.include_router(crossings_router)
+    app.include_router(incidents_router)
+    app.include_router(apikeys_router)
+    app.add_middleware(BodyLimit)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

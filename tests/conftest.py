@@ -66,3 +66,32 @@ async def client(app: FastAPI, db: AsyncSession) -> AsyncIterator[AsyncClient]:
             yield c
     finally:
         app.dependency_overrides.pop(get_session, None)
+
+
+class Keys:
+    """Authorization headers of one key per role (plus a second analyst), made in the test's
+    transaction."""
+
+    def __init__(self, headers: dict[str, dict[str, str]], ids: dict[str, int]) -> None:
+        self.headers = headers
+        self.ids = ids
+
+    def __getattr__(self, name: str) -> dict[str, str]:
+        try:
+            return self.headers[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@pytest.fixture
+async def keys(db: AsyncSession) -> Keys:
+    """Keys named reader, analyst, analyst2, editor and admin."""
+    from app.auth import create_key
+
+    headers, ids = {}, {}
+    for name, role in [("reader", "reader"), ("analyst", "analyst"), ("analyst2", "analyst"),
+                       ("editor", "editor"), ("admin", "admin")]:
+        key, secret = await create_key(db, name, role)
+        headers[name] = {"Authorization": f"Bearer {secret}"}
+        ids[name] = key.id
+    return Keys(headers, ids)

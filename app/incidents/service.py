@@ -1,7 +1,9 @@
-"""Writing incidents with their casualties, sources, tags and first revision; no HTTP here."""
+"""Incident writes and reads: the rules that span rows or need the database, atomic versioned
+updates, soft deletes, revisions. Knows nothing of HTTP beyond raising Problem."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -10,11 +12,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import Caller
+from app.crossings.models import CrossingPoint
+from app.errors import Problem, field_errors, validation_problem
 from app.incidents.models import Casualty, Incident, IncidentRevision, IncidentSource, IncidentTag
+from app.incidents.schemas import IncidentIn
+from app.reference.models import Actor, District, Province
 
 
 def uuid7() -> uuid.UUID:
@@ -63,6 +70,34 @@ class NewIncident:
     tags: list[str] = field(default_factory=list)
     is_synthetic: bool = False
 
+    @classmethod
+    def from_input(cls, item: IncidentIn, id_: uuid.UUID | None = None) -> NewIncident:
+        """The storable form of a validated input."""
+        fr = item.fatality_range
+        return cls(
+            id=id_ or uuid7(),
+            occurred_on=item.occurred_on,
+            lon=item.location.coordinates[0],
+            lat=item.location.coordinates[1],
+            province=item.province,
+            attack_type=item.attack_type,
+            target_type=item.target_type,
+            sources=[Source(s.url, s.publisher, s.published_on, s.title) for s in item.sources],
+            casualties={c.category: (c.killed, c.injured) for c in item.casualties},
+            date_precision=item.date_precision,
+            geo_precision=item.geo_precision,
+            place_name=item.place_name,
+            district=item.district,
+            kind=item.kind,
+            perpetrator=item.perpetrator,
+            attribution=item.attribution,
+            fatality_range=(fr.low, fr.high) if fr else None,
+            crossing=item.crossing,
+            description=item.description,
+            status=item.status,
+            tags=list(item.tags),
+        )
+
     @property
     def killed_total(self) -> int:
         """Sum of killed over the casualty rows."""
@@ -73,92 +108,151 @@ class NewIncident:
         """Sum of injured over the casualty rows."""
         return sum(i for _, i in self.casualties.values())
 
-    def as_json(self) -> dict[str, Any]:
-        """The incident as the API shows it (before server timestamps), for its revision."""
+    def columns(self) -> dict[str, Any]:
+        """Values of the incidents row (without id and bookkeeping)."""
         return {
-            "id": str(self.id),
-            "occurred_on": self.occurred_on.isoformat(),
+            "occurred_on": self.occurred_on,
             "date_precision": self.date_precision,
-            "location": {"type": "Point", "coordinates": [self.lon, self.lat]},
+            "geom": f"SRID=4326;POINT({self.lon!r} {self.lat!r})",
             "geo_precision": self.geo_precision,
             "place_name": self.place_name,
-            "province": self.province,
-            "district": self.district,
+            "province_code": self.province,
+            "district_slug": self.district,
             "kind": self.kind,
             "attack_type": self.attack_type,
             "target_type": self.target_type,
-            "perpetrator": self.perpetrator,
+            "perpetrator_slug": self.perpetrator,
             "attribution": self.attribution,
-            "casualties": [
-                {"category": c, "killed": k, "injured": i} for c, (k, i) in self.casualties.items()
-            ],
             "killed_total": self.killed_total,
             "injured_total": self.injured_total,
-            "fatality_range": (
-                {"low": self.fatality_range[0], "high": self.fatality_range[1]}
-                if self.fatality_range
-                else None
-            ),
-            "sources": [
-                {
-                    "url": s.url,
-                    "publisher": s.publisher,
-                    "published_on": s.published_on.isoformat() if s.published_on else None,
-                    "title": s.title,
-                }
-                for s in self.sources
-            ],
-            "crossing": self.crossing,
+            "fatality_low": self.fatality_range[0] if self.fatality_range else None,
+            "fatality_high": self.fatality_range[1] if self.fatality_range else None,
+            "crossing_slug": self.crossing,
             "description": self.description,
             "status": self.status,
-            "tags": sorted(self.tags),
-            "version": 1,
         }
 
 
-async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these incident ids are already stored."""
-    if not ids:
-        return set()
-    return set((await session.scalars(select(Incident.id).where(Incident.id.in_(ids)))).all())
+# ---- rules that need the database -------------------------------------------------------
 
 
-async def insert_incidents(
-    session: AsyncSession, items: Sequence[NewIncident], actor_key_id: int | None = None
-) -> None:
-    """Insert incidents, their rows and a `created` revision each, in the caller's transaction."""
-    if not items:
-        return
-    await session.execute(
-        insert(Incident),
-        [
-            {
-                "id": n.id,
-                "occurred_on": n.occurred_on,
-                "date_precision": n.date_precision,
-                "geom": f"SRID=4326;POINT({n.lon!r} {n.lat!r})",
-                "geo_precision": n.geo_precision,
-                "place_name": n.place_name,
-                "province_code": n.province,
-                "district_slug": n.district,
-                "kind": n.kind,
-                "attack_type": n.attack_type,
-                "target_type": n.target_type,
-                "perpetrator_slug": n.perpetrator,
-                "attribution": n.attribution,
-                "killed_total": n.killed_total,
-                "injured_total": n.injured_total,
-                "fatality_low": n.fatality_range[0] if n.fatality_range else None,
-                "fatality_high": n.fatality_range[1] if n.fatality_range else None,
-                "crossing_slug": n.crossing,
-                "description": n.description,
-                "status": n.status,
-                "is_synthetic": n.is_synthetic,
-                "created_by": actor_key_id,
-            }
-            for n in items
-        ],
+@dataclass(frozen=True)
+class References:
+    """The reference codes an incident may name, loaded once per request."""
+
+    provinces: frozenset[str]
+    districts: dict[str, str]  # slug → province
+    actors: frozenset[str]
+    crossings: frozenset[str]
+
+
+async def load_references(session: AsyncSession) -> References:
+    """Every province, district, actor and crossing code (a few hundred short rows)."""
+    return References(
+        provinces=frozenset((await session.scalars(select(Province.code))).all()),
+        districts={
+            r.slug: r.province_code
+            for r in await session.execute(select(District.slug, District.province_code))
+        },
+        actors=frozenset((await session.scalars(select(Actor.slug))).all()),
+        crossings=frozenset((await session.scalars(select(CrossingPoint.slug))).all()),
     )
+
+
+def rule_errors(item: IncidentIn, refs: References, prefix: str = "") -> list[dict[str, str]]:
+    """The rules of SPEC "Incident" that span fields or rows, each error naming its field."""
+    errors = []
+    seen: dict[str, int] = {}
+    for i, c in enumerate(item.casualties):
+        if c.category in seen:
+            errors.append(
+                {
+                    "field": f"{prefix}casualties.{i}.category",
+                    "message": f"one row per category: {c.category} is already row "
+                    f"{seen[c.category]}",
+                }
+            )
+        seen.setdefault(c.category, i)
+    fr = item.fatality_range
+    if fr is not None and not fr.low <= item.killed_total <= fr.high:
+        errors.append(
+            {
+                "field": f"{prefix}fatality_range",
+                "message": f"low ≤ killed_total ≤ high must hold; killed_total is "
+                f"{item.killed_total}",
+            }
+        )
+    if item.province not in refs.provinces:
+        errors.append(
+            {"field": f"{prefix}province", "message": f"unknown province {item.province!r}"}
+        )
+    if item.district is not None:
+        home = refs.districts.get(item.district)
+        if home is None:
+            errors.append(
+                {"field": f"{prefix}district", "message": f"unknown district {item.district!r}"}
+            )
+        elif home != item.province:
+            errors.append(
+                {
+                    "field": f"{prefix}district",
+                    "message": f"{item.district} is in {home}, not {item.province}",
+                }
+            )
+    if item.perpetrator not in refs.actors:
+        errors.append(
+            {
+                "field": f"{prefix}perpetrator",
+                "message": f"unknown group {item.perpetrator!r} (see /v1/groups)",
+            }
+        )
+    if item.crossing is not None and item.crossing not in refs.crossings:
+        errors.append(
+            {"field": f"{prefix}crossing", "message": f"unknown crossing {item.crossing!r}"}
+        )
+    return errors
+
+
+def check_status_role(item: IncidentIn, caller: Caller, current: str = "reported") -> None:
+    """Only editors set a status other than the one an incident has (new ones: `reported`)."""
+    if item.status != current and not caller.has("editor"):
+        raise Problem(403, "Only editors change an incident's status.", type_="forbidden")
+
+
+def parse_batch(rows: Sequence[dict[str, Any]], refs: References) -> list[IncidentIn]:
+    """Validate every row; one 422 listing every bad row by index and field."""
+    from pydantic import ValidationError
+
+    items: list[IncidentIn] = []
+    errors: list[dict[str, str]] = []
+    for n, row in enumerate(rows):
+        prefix = f"incidents.{n}."
+        try:
+            item = IncidentIn.model_validate(row)
+        except ValidationError as exc:
+            errors += field_errors(exc.errors(), prefix)
+            continue
+        errors += rule_errors(item, refs, prefix)
+        items.append(item)
+    if errors:
+        bad = len({e["field"].split(".")[1] for e in errors})
+        raise validation_problem(
+            errors, f"{bad} of {len(rows)} incidents are invalid; nothing was stored."
+        )
+    return items
+
+
+# ---- writes -----------------------------------------------------------------------------
+
+_REVISION_CREATED = text("""
+    INSERT INTO incident_revisions (incident_id, version, op, actor_key_id, after)
+    SELECT i.id, i.version, 'created', :actor, incident_document(i)::jsonb
+      FROM incidents i JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
+     ORDER BY u.n
+""")
+
+
+async def _insert_rows(session: AsyncSession, items: Sequence[NewIncident]) -> None:
     casualties = [
         {"incident_id": n.id, "category": c, "killed": k, "injured": i}
         for n in items
@@ -183,18 +277,266 @@ async def insert_incidents(
     tags = [{"incident_id": n.id, "tag": t} for n in items for t in sorted(set(n.tags))]
     if tags:
         await session.execute(pg_insert(IncidentTag).on_conflict_do_nothing(), tags)
+
+
+async def insert_incidents(
+    session: AsyncSession, items: Sequence[NewIncident], actor_key_id: int | None = None
+) -> None:
+    """Insert incidents, their rows and a `created` revision each, in the caller's transaction."""
+    if not items:
+        return
     await session.execute(
-        insert(IncidentRevision),
+        insert(Incident),
         [
-            {
-                "incident_id": n.id,
-                "version": 1,
-                "op": "created",
-                "actor_key_id": actor_key_id,
-                "changed_fields": [],
-                "before": None,
-                "after": n.as_json(),
-            }
+            {"id": n.id, **n.columns(), "is_synthetic": n.is_synthetic, "created_by": actor_key_id}
             for n in items
         ],
     )
+    await _insert_rows(session, items)
+    await session.execute(_REVISION_CREATED, {"actor": actor_key_id, "ids": [n.id for n in items]})
+
+
+async def create(
+    session: AsyncSession, items: Sequence[IncidentIn], caller: Caller
+) -> list[uuid.UUID]:
+    """Store validated incidents (already rule-checked) for the caller; their ids in order."""
+    for item in items:
+        check_status_role(item, caller)
+    new = [NewIncident.from_input(item) for item in items]
+    await insert_incidents(session, new, caller.key_id)
+    return [n.id for n in new]
+
+
+_DOCS = text("""
+    SELECT incident_document(i)::text
+      FROM incidents i JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
+     WHERE i.deleted_at IS NULL
+     ORDER BY u.n
+""")
+
+
+async def documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[str]:
+    """JSON text of live incidents, in the order of ids."""
+    return list((await session.scalars(_DOCS, {"ids": list(ids)})).all())
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    """The incident id in a path, or None when it cannot be one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Current:
+    """An incident as stored now."""
+
+    document: dict[str, Any]
+    version: int
+    created_by: int | None
+
+
+async def current(session: AsyncSession, incident_id: uuid.UUID) -> Current:
+    """The live incident, or 404."""
+    row = (
+        await session.execute(
+            select(
+                text("incident_document(incidents)::text"), Incident.version, Incident.created_by
+            )
+            .select_from(Incident)
+            .where(Incident.id == incident_id, Incident.deleted_at.is_(None))
+        )
+    ).one_or_none()
+    if row is None:
+        raise Problem(404, f"No incident {incident_id}.", type_="not-found")
+    return Current(json.loads(row[0]), row.version, row.created_by)
+
+
+INPUT_FIELDS = tuple(IncidentIn.model_fields)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def as_input(document: dict[str, Any]) -> dict[str, Any]:
+    """The writable fields of a stored incident, in input shape (nulls left out)."""
+    return {k: v for k, v in document.items() if k in INPUT_FIELDS and v is not None}
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    ignored = {"version", "updated_at"}
+    return sorted(
+        k
+        for k in before.keys() | after.keys()
+        if k not in ignored and before.get(k) != after.get(k)
+    )
+
+
+def _owner_or_editor(state: Current, caller: Caller) -> None:
+    if not caller.has("editor") and state.created_by != caller.key_id:
+        raise Problem(
+            403, "Analysts change only the incidents created with their own key.", type_="forbidden"
+        )
+
+
+async def _version_now(session: AsyncSession, incident_id: uuid.UUID) -> int:
+    version = await session.scalar(select(Incident.version).where(Incident.id == incident_id))
+    return int(version or 0)
+
+
+def _stale(incident_id: uuid.UUID, expected: int, actual: int) -> Problem:
+    return Problem(
+        412,
+        f"Incident {incident_id} is at version {actual}, not {expected}: fetch "
+        "it again and reapply your change.",
+        type_="precondition-failed",
+        headers={"ETag": f'"{actual}"'},
+    )
+
+
+async def update_incident(
+    session: AsyncSession,
+    incident_id: uuid.UUID,
+    expected: int,
+    patch: dict[str, Any],
+    caller: Caller,
+) -> str:
+    """Apply a merge patch to version `expected`; the new document's JSON text.
+
+    The write is one `UPDATE … WHERE version = expected`: of concurrent editors holding the
+    same ETag exactly one wins, the others get 412.
+    """
+    from pydantic import ValidationError
+
+    state = await current(session, incident_id)
+    _owner_or_editor(state, caller)
+    if state.version != expected:
+        raise _stale(incident_id, expected, state.version)
+    unwritable = sorted(k for k in patch if k not in INPUT_FIELDS)
+    if unwritable:
+        raise validation_problem(
+            field_errors({"loc": (k,), "type": "extra_forbidden", "msg": ""} for k in unwritable)
+        )
+    try:
+        item = IncidentIn.model_validate(merge_patch(as_input(state.document), patch))
+    except ValidationError as exc:
+        raise validation_problem(field_errors(exc.errors())) from None
+    errors = rule_errors(item, await load_references(session))
+    if errors:
+        raise validation_problem(errors)
+    check_status_role(item, caller, current=state.document["status"])
+
+    new = NewIncident.from_input(item, incident_id)
+    version = await session.scalar(
+        update(Incident)
+        .where(
+            Incident.id == incident_id, Incident.version == expected, Incident.deleted_at.is_(None)
+        )
+        .values(**new.columns(), version=Incident.version + 1, updated_at=text("now()"))
+        .returning(Incident.version)
+    )
+    if version is None:  # someone else's write committed first
+        raise _stale(incident_id, expected, await _version_now(session, incident_id))
+    for model in (Casualty, IncidentSource, IncidentTag):
+        await session.execute(delete(model).where(model.incident_id == incident_id))
+    await _insert_rows(session, [new])
+    after_text = (await documents(session, [incident_id]))[0]
+    after = json.loads(after_text)
+    await session.execute(
+        insert(IncidentRevision).values(
+            incident_id=incident_id,
+            version=version,
+            op="updated",
+            actor_key_id=caller.key_id,
+            changed_fields=_changed(state.document, after),
+            before=state.document,
+            after=after,
+        )
+    )
+    return after_text
+
+
+async def delete_incident(
+    session: AsyncSession, incident_id: uuid.UUID, caller: Caller, expected: int | None = None
+) -> None:
+    """Soft-delete: the incident leaves lists, exports and statistics; its history stays."""
+    state = await current(session, incident_id)
+    if expected is not None and state.version != expected:
+        raise _stale(incident_id, expected, state.version)
+    version = await session.scalar(
+        update(Incident)
+        .where(
+            Incident.id == incident_id,
+            Incident.version == state.version,
+            Incident.deleted_at.is_(None),
+        )
+        .values(deleted_at=text("now()"), updated_at=text("now()"), version=Incident.version + 1)
+        .returning(Incident.version)
+    )
+    if version is None:
+        raise _stale(incident_id, state.version, await _version_now(session, incident_id))
+    await session.execute(
+        insert(IncidentRevision).values(
+            incident_id=incident_id,
+            version=version,
+            op="deleted",
+            actor_key_id=caller.key_id,
+            changed_fields=["deleted"],
+            before=state.document,
+            after=None,
+        )
+    )
+
+
+async def history(session: AsyncSession, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every revision, oldest first: actor, time, changed fields, their values before/after."""
+    rows = (
+        await session.execute(
+            text("""
+            SELECT r.version, r.seq, r.op, r.at, r.actor_key_id, k.name AS actor_name,
+                   r.changed_fields, r.before, r.after
+              FROM incident_revisions r LEFT JOIN api_keys k ON k.id = r.actor_key_id
+             WHERE r.incident_id = :id
+             ORDER BY r.version
+        """).bindparams(bindparam("id", incident_id))
+        )
+    ).all()
+    if not rows:
+        raise Problem(404, f"No incident {incident_id}.", type_="not-found")
+    out = []
+    for r in rows:
+        before, after = r.before, r.after
+        if r.op == "updated":
+            before = {k: before.get(k) for k in r.changed_fields}
+            after = {k: after.get(k) for k in r.changed_fields}
+        out.append(
+            {
+                "version": r.version,
+                "seq": r.seq,
+                "op": r.op,
+                "at": r.at,
+                "actor": {"key_id": r.actor_key_id, "name": r.actor_name},
+                "changed_fields": list(r.changed_fields),
+                "before": before,
+                "after": after,
+            }
+        )
+    return out
+
+
+async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these incident ids are already stored."""
+    if not ids:
+        return set()
+    return set((await session.scalars(select(Incident.id).where(Incident.id.in_(ids)))).all())

@@ -1,0 +1,258 @@
+"""HTTP routes of incidents: create (single, batch), read, merge-patch, delete, history."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
+
+from app.auth import Caller, ReadAccess, require_role
+from app.db import SessionDep
+from app.errors import Problem, validation_problem
+from app.idempotency import HEADER, REPLAYED, Stored, claim, remember
+from app.incidents import service
+from app.incidents.schemas import BatchIn, BatchOut, HistoryOut, IncidentIn, IncidentOut
+
+router = APIRouter(prefix="/v1", tags=["incidents"])
+
+Analyst = Annotated[Caller, Depends(require_role("analyst"))]
+Editor = Annotated[Caller, Depends(require_role("editor"))]
+IncidentId = Annotated[str, Path(description="Incident id", max_length=64)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        description="Retry-safe key: the same key and body replay the first response",
+        max_length=255,
+    ),
+]
+ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+JSON = "application/json"
+
+
+def _id(value: str) -> uuid.UUID:
+    parsed = service.parse_id(value)
+    if parsed is None:
+        raise Problem(404, f"No incident {value}.", type_="not-found")
+    return parsed
+
+
+def _if_match(value: str | None, *, required: bool) -> int | None:
+    """The version an If-Match names; 428 when required and absent, 400 when malformed."""
+    if value is None:
+        if required:
+            raise Problem(
+                428,
+                'Send If-Match with the ETag of the version you edit, e.g. If-Match: "3".',
+                type_="precondition-required",
+            )
+        return None
+    match = ETAG_RE.match(value)
+    if match is None:
+        raise Problem(
+            400,
+            'If-Match must be one entity tag such as "3" (the ETag of a GET).',
+            type_="bad-request",
+        )
+    return int(match.group(1))
+
+
+def _document_response(doc: str, status: int, incident_id: uuid.UUID, version: int) -> Response:
+    headers = {"ETag": f'"{version}"'}
+    if status == 201:
+        headers["Location"] = f"/v1/incidents/{incident_id}"
+    return Response(doc, status_code=status, media_type=JSON, headers=headers)
+
+
+def _replay(stored: Stored) -> Response:
+    return Response(
+        stored.body,
+        status_code=stored.status,
+        media_type=JSON,
+        headers={**stored.headers, REPLAYED: "true"},
+    )
+
+
+async def _idempotent(
+    request: Request, session: SessionDep, caller: Caller, key: str | None
+) -> Stored | None:
+    if key is None:
+        return None
+    return await claim(
+        session, caller.key_id, key, request.method, request.url.path, await request.body()
+    )
+
+
+async def _store(
+    request: Request, session: SessionDep, caller: Caller, key: str | None, response: Response
+) -> None:
+    if key is not None:
+        headers = {k: v for k, v in response.headers.items() if k in ("location", "etag")}
+        await remember(
+            session,
+            caller.key_id,
+            key,
+            request.method,
+            request.url.path,
+            await request.body(),
+            Stored(response.status_code, headers, bytes(response.body)),
+        )
+
+
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No, unknown or revoked API key"},
+    403: {"description": "Role too low"},
+    409: {"description": "A concurrent request holds the same Idempotency-Key"},
+    413: {"description": "Body over 1 MiB (batch: 20 MiB)"},
+    422: {"description": "A field breaks a rule; `errors` names each"},
+}
+
+
+@router.post(
+    "/incidents",
+    status_code=201,
+    response_model=IncidentOut,
+    summary="Create an incident",
+    responses=WRITE_ERRORS,
+)
+async def create_incident(
+    request: Request,
+    session: SessionDep,
+    caller: Analyst,
+    incident: IncidentIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Store one incident (analyst+). Retries with the same `Idempotency-Key` and body get
+    the first response again, with `Idempotent-Replayed: true`, and store nothing more."""
+    stored = await _idempotent(request, session, caller, idempotency_key)
+    if stored is not None:
+        return _replay(stored)
+    errors = service.rule_errors(incident, await service.load_references(session))
+    if errors:
+        raise validation_problem(errors)
+    (new_id,) = await service.create(session, [incident], caller)
+    (doc,) = await service.documents(session, [new_id])
+    response = _document_response(doc, 201, new_id, 1)
+    await _store(request, session, caller, idempotency_key, response)
+    await session.commit()
+    return response
+
+
+@router.post(
+    "/incidents:batch",
+    status_code=201,
+    response_model=BatchOut,
+    summary="Create up to 5,000 incidents, all or none",
+    responses=WRITE_ERRORS,
+)
+async def create_batch(
+    request: Request,
+    session: SessionDep,
+    caller: Analyst,
+    batch: BatchIn,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Store every incident or none: any bad row makes a 422 listing every bad row by index
+    and field (`incidents.7.occurred_on`)."""
+    stored = await _idempotent(request, session, caller, idempotency_key)
+    if stored is not None:
+        return _replay(stored)
+    items = service.parse_batch(batch.incidents, await service.load_references(session))
+    ids = await service.create(session, items, caller)
+    docs = await service.documents(session, ids)
+    response = Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
+    await _store(request, session, caller, idempotency_key, response)
+    await session.commit()
+    return response
+
+
+@router.get(
+    "/incidents/{incident_id}",
+    response_model=IncidentOut,
+    dependencies=[ReadAccess],
+    summary="One incident",
+    responses={404: {"description": "No such incident"}},
+)
+async def get_incident(session: SessionDep, incident_id: IncidentId) -> Response:
+    """The incident, with `ETag: "<version>"` for a later If-Match."""
+    iid = _id(incident_id)
+    state = await service.current(session, iid)
+    (doc,) = await service.documents(session, [iid])
+    return _document_response(doc, 200, iid, state.version)
+
+
+@router.patch(
+    "/incidents/{incident_id}",
+    response_model=IncidentOut,
+    summary="Correct an incident",
+    responses={
+        **WRITE_ERRORS,
+        400: {"description": "Malformed JSON or If-Match"},
+        404: {"description": "No such incident"},
+        412: {"description": "If-Match names an old version"},
+        428: {"description": "If-Match missing"},
+    },
+)
+async def patch_incident(
+    session: SessionDep,
+    caller: Analyst,
+    incident_id: IncidentId,
+    patch: Annotated[
+        dict[str, Any],
+        Body(
+            media_type="application/merge-patch+json",
+            description="JSON Merge Patch (RFC 7396): members to set; null removes one",
+            examples=[{"casualties": [{"category": "police", "killed": 84, "injured": 200}]}],
+        ),
+    ],
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> Response:
+    """Merge-patch the version named by If-Match (428 without it, 412 when it is stale).
+    Analysts change only their own incidents; only editors change `status`."""
+    expected = _if_match(if_match, required=True)
+    assert expected is not None
+    iid = _id(incident_id)
+    doc = await service.update_incident(session, iid, expected, patch, caller)
+    await session.commit()
+    return _document_response(doc, 200, iid, expected + 1)
+
+
+@router.delete(
+    "/incidents/{incident_id}",
+    status_code=204,
+    summary="Delete an incident",
+    responses={
+        **WRITE_ERRORS,
+        404: {"description": "No such incident"},
+        412: {"description": "If-Match names an old version"},
+    },
+)
+async def delete_incident(
+    session: SessionDep,
+    caller: Editor,
+    incident_id: IncidentId,
+    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+) -> Response:
+    """Soft delete (editor+): gone from lists, exports and statistics; the history and the
+    change feed keep it. If-Match is optional here."""
+    await service.delete_incident(
+        session, _id(incident_id), caller, _if_match(if_match, required=False)
+    )
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.get(
+    "/incidents/{incident_id}/history",
+    response_model=HistoryOut,
+    dependencies=[ReadAccess],
+    summary="Every revision of an incident",
+    responses={404: {"description": "No such incident"}},
+)
+async def incident_history(session: SessionDep, incident_id: IncidentId) -> HistoryOut:
+    """Who changed what and when: each revision with its actor, time, changed fields and
+    their values before and after (the whole incident for its creation)."""
+    iid = _id(incident_id)
+    return HistoryOut(id=str(iid), items=await service.history(session, iid))
