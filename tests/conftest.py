@@ -89,8 +89,13 @@ async def keys(db: AsyncSession) -> Keys:
     from app.auth import create_key
 
     headers, ids = {}, {}
-    for name, role in [("reader", "reader"), ("analyst", "analyst"), ("analyst2", "analyst"),
-                       ("editor", "editor"), ("admin", "admin")]:
+    for name, role in [
+        ("reader", "reader"),
+        ("analyst", "analyst"),
+        ("analyst2", "analyst"),
+        ("editor", "editor"),
+        ("admin", "admin"),
+    ]:
         key, secret = await create_key(db, name, role)
         headers[name] = {"Authorization": f"Bearer {secret}"}
         ids[name] = key.id

@@ -23,8 +23,14 @@ PESHAWAR: dict[str, Any] = {
         {"category": "civilians", "killed": 4, "injured": 17},
     ],
     "fatality_range": {"low": 84, "high": 101},
-    "sources": [{"url": "https://en.wikipedia.org/wiki/2023_Peshawar_mosque_bombing",
-                 "publisher": "Wikipedia", "published_on": "2023-01-31", "title": None}],
+    "sources": [
+        {
+            "url": "https://en.wikipedia.org/wiki/2023_Peshawar_mosque_bombing",
+            "publisher": "Wikipedia",
+            "published_on": "2023-01-31",
+            "title": None,
+        }
+    ],
     "crossing": None,
     "description": "Suicide bombing during prayers in the police compound mosque.",
     "status": "reported",

@@ -9,10 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Keys
 
 
-async def test_admin_creates_lists_and_revokes_keys(client: AsyncClient, db: AsyncSession,
-                                                    keys: Keys) -> None:
-    r = await client.post("/v1/api-keys", json={"name": "new analyst", "role": "analyst"},
-                          headers=keys.admin)
+async def test_admin_creates_lists_and_revokes_keys(
+    client: AsyncClient, db: AsyncSession, keys: Keys
+) -> None:
+    r = await client.post(
+        "/v1/api-keys", json={"name": "new analyst", "role": "analyst"}, headers=keys.admin
+    )
     assert r.status_code == 201
     new = r.json()
     secret = new["key"]
@@ -23,33 +25,40 @@ async def test_admin_creates_lists_and_revokes_keys(client: AsyncClient, db: Asy
     assert "key" not in mine and secret not in str(listed)
 
     auth = {"Authorization": f"Bearer {secret}"}
-    assert (await client.post("/v1/incidents:batch", json={"incidents": []},
-                              headers=auth)).status_code == 422  # authenticated, then invalid
-    assert (await client.delete(f"/v1/api-keys/{new['id']}", headers=keys.admin)
-            ).status_code == 204
-    assert (await client.post("/v1/incidents:batch", json={"incidents": []},
-                              headers=auth)).status_code == 401
-    actions = (await db.execute(text(
-        "SELECT action, actor_key_id FROM audit_log WHERE entity_id = :id ORDER BY id"),
-        {"id": str(new["id"])})).all()
+    assert (
+        await client.post("/v1/incidents:batch", json={"incidents": []}, headers=auth)
+    ).status_code == 422  # authenticated, then invalid
+    assert (await client.delete(f"/v1/api-keys/{new['id']}", headers=keys.admin)).status_code == 204
+    assert (
+        await client.post("/v1/incidents:batch", json={"incidents": []}, headers=auth)
+    ).status_code == 401
+    actions = (
+        await db.execute(
+            text("SELECT action, actor_key_id FROM audit_log WHERE entity_id = :id ORDER BY id"),
+            {"id": str(new["id"])},
+        )
+    ).all()
     assert [(a.action, a.actor_key_id) for a in actions] == [
-        ("api_key.create", keys.ids["admin"]), ("api_key.revoke", keys.ids["admin"])]
+        ("api_key.create", keys.ids["admin"]),
+        ("api_key.revoke", keys.ids["admin"]),
+    ]
 
 
 async def test_only_admins_manage_keys(client: AsyncClient, keys: Keys) -> None:
     for who in ("reader", "analyst", "editor"):
         h = keys.headers[who]
         assert (await client.get("/v1/api-keys", headers=h)).status_code == 403
-        assert (await client.post("/v1/api-keys", json={"name": "x", "role": "admin"},
-                                  headers=h)).status_code == 403
+        assert (
+            await client.post("/v1/api-keys", json={"name": "x", "role": "admin"}, headers=h)
+        ).status_code == 403
     assert (await client.get("/v1/api-keys")).status_code == 401
 
 
 async def test_key_requests_are_validated(client: AsyncClient, keys: Keys) -> None:
-    r = await client.post("/v1/api-keys", json={"name": "x", "role": "root"},
-                          headers=keys.admin)
+    r = await client.post("/v1/api-keys", json={"name": "x", "role": "root"}, headers=keys.admin)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "role"
-    r = await client.post("/v1/api-keys", json={"name": "x", "role": "reader", "key": "mine"},
-                          headers=keys.admin)
+    r = await client.post(
+        "/v1/api-keys", json={"name": "x", "role": "reader", "key": "mine"}, headers=keys.admin
+    )
     assert r.status_code == 422
     assert (await client.delete("/v1/api-keys/999999", headers=keys.admin)).status_code == 404

@@ -32,39 +32,61 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("tomorrow in Karachi", {"occurred_on": TOMORROW}, "occurred_on"),
     ("date as a number", {"occurred_on": 20230130}, "occurred_on"),
     ("not a date", {"occurred_on": "2023-02-30"}, "occurred_on"),
-    ("east of the region", {"location": {"type": "Point", "coordinates": [78.5, 34.0]}},
-     "location.coordinates"),
-    ("south of the region", {"location": {"type": "Point", "coordinates": [70.0, 22.9]}},
-     "location.coordinates"),
-    ("lat/lon swapped", {"location": {"type": "Point", "coordinates": [34.0131, 71.5594]}},
-     "location.coordinates"),
-    ("coordinates as strings", {"location": {"type": "Point", "coordinates": ["71.5", "34"]}},
-     "location.coordinates"),
-    ("three coordinates", {"location": {"type": "Point", "coordinates": [71.5, 34.0, 10]}},
-     "location.coordinates"),
-    ("not a point", {"location": {"type": "LineString", "coordinates": [71.5, 34.0]}},
-     "location.type"),
+    (
+        "east of the region",
+        {"location": {"type": "Point", "coordinates": [78.5, 34.0]}},
+        "location.coordinates",
+    ),
+    (
+        "south of the region",
+        {"location": {"type": "Point", "coordinates": [70.0, 22.9]}},
+        "location.coordinates",
+    ),
+    (
+        "lat/lon swapped",
+        {"location": {"type": "Point", "coordinates": [34.0131, 71.5594]}},
+        "location.coordinates",
+    ),
+    (
+        "coordinates as strings",
+        {"location": {"type": "Point", "coordinates": ["71.5", "34"]}},
+        "location.coordinates",
+    ),
+    (
+        "three coordinates",
+        {"location": {"type": "Point", "coordinates": [71.5, 34.0, 10]}},
+        "location.coordinates",
+    ),
+    (
+        "not a point",
+        {"location": {"type": "LineString", "coordinates": [71.5, 34.0]}},
+        "location.type",
+    ),
     ("negative count", {"casualties": casualties(("police", -1, 0))}, "casualties.0.killed"),
-    ("count over 10,000", {"casualties": casualties(("police", 1, 0), ("civilians", 10001, 0))},
-     "casualties.1.killed"),
+    (
+        "count over 10,000",
+        {"casualties": casualties(("police", 1, 0), ("civilians", 10001, 0))},
+        "casualties.1.killed",
+    ),
     ("fractional count", {"casualties": casualties(("police", 1.5, 0))}, "casualties.0.killed"),
-    ("count as a string", {"casualties": casualties(("police", "5", 0))},
-     "casualties.0.killed"),
-    ("count as a boolean", {"casualties": casualties(("police", 1, True))},
-     "casualties.0.injured"),
-    ("injured over 10,000", {"casualties": casualties(("police", 0, 10001))},
-     "casualties.0.injured"),
-    ("unknown category", {"casualties": casualties(("tourists", 1, 0))},
-     "casualties.0.category"),
-    ("repeated category",
-     {"casualties": casualties(("police", 1, 0), ("police", 2, 0)), "fatality_range": None},
-     "casualties.1.category"),
+    ("count as a string", {"casualties": casualties(("police", "5", 0))}, "casualties.0.killed"),
+    ("count as a boolean", {"casualties": casualties(("police", 1, True))}, "casualties.0.injured"),
+    (
+        "injured over 10,000",
+        {"casualties": casualties(("police", 0, 10001))},
+        "casualties.0.injured",
+    ),
+    ("unknown category", {"casualties": casualties(("tourists", 1, 0))}, "casualties.0.category"),
+    (
+        "repeated category",
+        {"casualties": casualties(("police", 1, 0), ("police", 2, 0)), "fatality_range": None},
+        "casualties.1.category",
+    ),
     ("range below the toll", {"fatality_range": {"low": 90, "high": 101}}, "fatality_range"),
     ("range above the toll", {"fatality_range": {"low": 10, "high": 20}}, "fatality_range"),
     ("range upside down", {"fatality_range": {"low": 101, "high": 84}}, "fatality_range"),
     ("no source", {"sources": []}, "sources"),
-    ("ftp source", {"sources": [{"url": "ftp://files.example.org/report.pdf"}]},
-     "sources.0.url"),
+    ("ftp source", {"sources": [{"url": "ftp://files.example.org/report.pdf"}]}, "sources.0.url"),
     ("javascript source", {"sources": [{"url": "javascript:alert(1)"}]}, "sources.0.url"),
     ("source without host", {"sources": [{"url": "https://"}]}, "sources.0.url"),
     ("unknown province", {"province": "PK-XX", "district": None}, "province"),
@@ -79,8 +101,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown status", {"status": "deleted"}, "status"),
     ("NUL in place name", {"place_name": "Police\x00Lines"}, "place_name"),
     ("NUL in description", {"description": "a\x00b"}, "description"),
-    ("NUL in a source title", {"sources": [{"url": "https://dawn.com/x", "title": "\x00"}]},
-     "sources.0.title"),
+    (
+        "NUL in a source title",
+        {"sources": [{"url": "https://dawn.com/x", "title": "\x00"}]},
+        "sources.0.title",
+    ),
     ("bad tag", {"tags": ["Mosque Attack"]}, "tags.0"),
     ("unknown field", {"severity": "high"}, "severity"),
     ("client-chosen id", {"id": "my-own-id"}, "id"),
@@ -93,7 +118,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 
 @pytest.mark.parametrize(("case", "override", "field"), CASES, ids=[c[0] for c in CASES])
 async def test_bad_incident_is_a_422_naming_the_field_and_stores_nothing(
-    client: AsyncClient, db: AsyncSession, keys: Keys, case: str, override: dict[str, Any],
+    client: AsyncClient,
+    db: AsyncSession,
+    keys: Keys,
+    case: str,
+    override: dict[str, Any],
     field: str,
 ) -> None:
     before = await count(db)
@@ -106,34 +135,48 @@ async def test_bad_incident_is_a_422_naming_the_field_and_stores_nothing(
     assert await count(db) == before
 
 
-async def test_missing_required_fields_are_each_named(client: AsyncClient, db: AsyncSession,
-                                                      keys: Keys) -> None:
+async def test_missing_required_fields_are_each_named(
+    client: AsyncClient, db: AsyncSession, keys: Keys
+) -> None:
     body = incident()
-    for name in ("occurred_on", "location", "province", "attack_type", "target_type",
-                 "sources"):
+    for name in ("occurred_on", "location", "province", "attack_type", "target_type", "sources"):
         del body[name]
     r = await client.post("/v1/incidents", json=body, headers=keys.analyst)
     assert r.status_code == 422
     assert {e["field"] for e in r.json()["errors"]} == {
-        "occurred_on", "location", "province", "attack_type", "target_type", "sources"}
+        "occurred_on",
+        "location",
+        "province",
+        "attack_type",
+        "target_type",
+        "sources",
+    }
 
 
 async def test_server_owned_fields_are_refused_with_a_message_that_says_so(
-    client: AsyncClient, keys: Keys,
+    client: AsyncClient,
+    keys: Keys,
 ) -> None:
-    r = await client.post("/v1/incidents", json=incident(killed_total=1, version=2),
-                          headers=keys.analyst)
+    r = await client.post(
+        "/v1/incidents", json=incident(killed_total=1, version=2), headers=keys.analyst
+    )
     assert r.status_code == 422
     messages = {e["field"]: e["message"] for e in r.json()["errors"]}
-    assert messages == {"killed_total": "is set by the server and cannot be sent",
-                        "version": "is set by the server and cannot be sent"}
+    assert messages == {
+        "killed_total": "is set by the server and cannot be sent",
+        "version": "is set by the server and cannot be sent",
+    }
 
 
-async def test_malformed_json_is_a_400_problem(client: AsyncClient, db: AsyncSession,
-                                               keys: Keys) -> None:
+async def test_malformed_json_is_a_400_problem(
+    client: AsyncClient, db: AsyncSession, keys: Keys
+) -> None:
     before = await count(db)
-    r = await client.post("/v1/incidents", content=b'{"occurred_on": "2023-01-30",',
-                          headers={**keys.analyst, "Content-Type": "application/json"})
+    r = await client.post(
+        "/v1/incidents",
+        content=b'{"occurred_on": "2023-01-30",',
+        headers={**keys.analyst, "Content-Type": "application/json"},
+    )
     assert r.status_code == 400
     assert r.headers["content-type"] == "application/problem+json"
     assert await count(db) == before
@@ -144,24 +187,28 @@ async def test_a_body_that_is_not_an_object_is_a_422(client: AsyncClient, keys: 
     assert r.status_code == 422
 
 
-async def test_body_over_one_mebibyte_is_a_413_problem(client: AsyncClient, db: AsyncSession,
-                                                       keys: Keys) -> None:
+async def test_body_over_one_mebibyte_is_a_413_problem(
+    client: AsyncClient, db: AsyncSession, keys: Keys
+) -> None:
     before = await count(db)
-    r = await client.post("/v1/incidents", json=incident(description="x" * (1024 * 1024)),
-                          headers=keys.analyst)
+    r = await client.post(
+        "/v1/incidents", json=incident(description="x" * (1024 * 1024)), headers=keys.analyst
+    )
     assert r.status_code == 413
     assert r.headers["content-type"] == "application/problem+json"
     assert await count(db) == before
 
 
-async def test_chunked_body_over_the_limit_is_a_413_too(client: AsyncClient,
-                                                        keys: Keys) -> None:
+async def test_chunked_body_over_the_limit_is_a_413_too(client: AsyncClient, keys: Keys) -> None:
     async def chunks():  # no Content-Length: the limit is counted as the bytes arrive
         yield b'{"description": "'
         for _ in range(20):
             yield b"y" * 65536
         yield b'"}'
 
-    r = await client.post("/v1/incidents", content=chunks(),
-                          headers={**keys.analyst, "Content-Type": "application/json"})
+    r = await client.post(
+        "/v1/incidents",
+        content=chunks(),
+        headers={**keys.analyst, "Content-Type": "application/json"},
+    )
     assert r.status_code == 413

@@ -1,0 +1,126 @@
+"""Real races, on a database of their own where every request commits: one Idempotency-Key
+sent many times at once creates one incident; many PATCHes with one ETag make one edit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+
+from app.auth import create_key
+from app.config import Settings
+from app.main import create_app
+from tests.dbutil import throwaway_database
+from tests.payloads import incident
+
+CLIENTS = 8
+
+
+@dataclass
+class Live:
+    client: AsyncClient
+    analyst: dict[str, str]
+    editor: dict[str, str]
+    app: object
+
+
+@pytest.fixture(scope="module")
+async def live() -> AsyncIterator[Live]:
+    async with throwaway_database() as url:
+        app = create_app(Settings(database_url=url, pool_size=CLIENTS + 2, max_overflow=0))
+        async with app.router.lifespan_context(app):
+            async with app.state.sessionmaker() as session:
+                _, analyst = await create_key(session, "race analyst", "analyst")
+                _, editor = await create_key(session, "race editor", "editor")
+                await session.commit()
+            async with AsyncClient(
+                transport=ASGITransport(app=app), base_url="http://test"
+            ) as client:
+                yield Live(
+                    client,
+                    {"Authorization": f"Bearer {analyst}"},
+                    {"Authorization": f"Bearer {editor}"},
+                    app,
+                )
+
+
+async def scalar(live: Live, sql: str, **params: object) -> object:
+    async with live.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        return (await conn.execute(text(sql), params)).scalar()
+
+
+async def test_simultaneous_retries_with_one_key_create_exactly_one_incident(
+    live: Live,
+) -> None:
+    content = json.dumps(incident(place_name="race")).encode()
+    headers = {**live.analyst, "Content-Type": "application/json", "Idempotency-Key": "race-1"}
+    before = await scalar(live, "SELECT count(*) FROM incidents")
+    responses = await asyncio.gather(
+        *[
+            live.client.post("/v1/incidents", content=content, headers=headers)
+            for _ in range(CLIENTS)
+        ]
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert set(statuses) <= {201, 409}, statuses
+    created = [r for r in responses if r.status_code == 201]
+    assert len({r.json()["id"] for r in created}) == 1
+    assert sum("idempotent-replayed" not in r.headers for r in created) == 1
+    assert await scalar(live, "SELECT count(*) FROM incidents") == int(before) + 1  # type: ignore[call-overload]
+    # Once the winner has committed, every retry replays its response.
+    again = await live.client.post("/v1/incidents", content=content, headers=headers)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == created[0].json()["id"]
+
+
+async def test_simultaneous_patches_with_one_etag_make_exactly_one_edit(live: Live) -> None:
+    r = await live.client.post("/v1/incidents", json=incident(), headers=live.analyst)
+    location = r.headers["location"]
+    responses = await asyncio.gather(
+        *[
+            live.client.patch(
+                location,
+                json={"place_name": f"editor {n}"},
+                headers={
+                    **live.editor,
+                    "If-Match": '"1"',
+                    "Content-Type": "application/merge-patch+json",
+                },
+            )
+            for n in range(CLIENTS)
+        ]
+    )
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: 1, 412: CLIENTS - 1}, statuses
+    winner = next(r for r in responses if r.status_code == 200).json()
+    final = (await live.client.get(location)).json()
+    assert final["version"] == 2 and final["place_name"] == winner["place_name"]
+    incident_id = location.rsplit("/", 1)[1]
+    assert (
+        await scalar(
+            live, "SELECT count(*) FROM incident_revisions WHERE incident_id = :i", i=incident_id
+        )
+        == 2
+    )
+
+
+async def test_parallel_batches_all_land(live: Live) -> None:
+    before = int(await scalar(live, "SELECT count(*) FROM incidents"))  # type: ignore[call-overload]
+    responses = await asyncio.gather(
+        *[
+            live.client.post(
+                "/v1/incidents:batch",
+                json={"incidents": [incident(place_name=f"{c}-{n}") for n in range(50)]},
+                headers=live.analyst,
+            )
+            for c in range(CLIENTS)
+        ]
+    )
+    assert [r.status_code for r in responses] == [201] * CLIENTS
+    assert await scalar(live, "SELECT count(*) FROM incidents") == before + CLIENTS * 50
