@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Annotated, Any
@@ -132,9 +133,8 @@ async def create_incident(
     errors = service.rule_errors(incident, await service.load_references(session))
     if errors:
         raise validation_problem(errors)
-    (new_id,) = await service.create(session, [incident], caller)
-    (doc,) = await service.documents(session, [new_id])
-    response = _document_response(doc, 201, new_id, 1)
+    (doc,) = await service.create(session, [incident], caller)
+    response = _document_response(doc, 201, _id(json.loads(doc)["id"]), 1)
     await _store(request, session, caller, idempotency_key, response)
     await session.commit()
     return response
@@ -160,8 +160,7 @@ async def create_batch(
     if stored is not None:
         return _replay(stored)
     items = service.parse_batch(batch.incidents, await service.load_references(session))
-    ids = await service.create(session, items, caller)
-    docs = await service.documents(session, ids)
+    docs = await service.create(session, items, caller)
     response = Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
     await _store(request, session, caller, idempotency_key, response)
     await session.commit()

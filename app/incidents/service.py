@@ -13,7 +13,6 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Caller
@@ -244,12 +243,64 @@ def parse_batch(rows: Sequence[dict[str, Any]], refs: References) -> list[Incide
 
 # ---- writes -----------------------------------------------------------------------------
 
-_REVISION_CREATED = text("""
-    INSERT INTO incident_revisions (incident_id, version, op, actor_key_id, after)
-    SELECT i.id, i.version, 'created', :actor, incident_document(i)::jsonb
-      FROM incidents i JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
-     ORDER BY u.n
+# Bulk writes send one array per column and let PostgreSQL unnest them: one statement per
+# table whatever the batch size.
+_INSERT_INCIDENTS = text("""
+    INSERT INTO incidents (id, occurred_on, date_precision, geom, geo_precision, place_name,
+        province_code, district_slug, kind, attack_type, target_type, perpetrator_slug,
+        attribution, killed_total, injured_total, fatality_low, fatality_high, crossing_slug,
+        description, status, is_synthetic, created_by)
+    SELECT u.id, u.occurred_on, u.date_precision, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
+        u.geo_precision, u.place_name, u.province, u.district, u.kind, u.attack_type,
+        u.target_type, u.perpetrator, u.attribution, u.killed, u.injured, u.low, u.high,
+        u.crossing, u.description, u.status, u.synthetic, :actor
+      FROM unnest(CAST(:id AS uuid[]), CAST(:occurred_on AS date[]),
+                  CAST(:date_precision AS text[]), CAST(:lon AS float8[]),
+                  CAST(:lat AS float8[]), CAST(:geo_precision AS text[]),
+                  CAST(:place_name AS text[]), CAST(:province AS text[]),
+                  CAST(:district AS text[]), CAST(:kind AS text[]),
+                  CAST(:attack_type AS text[]), CAST(:target_type AS text[]),
+                  CAST(:perpetrator AS text[]), CAST(:attribution AS text[]),
+                  CAST(:killed AS int[]), CAST(:injured AS int[]), CAST(:low AS int[]),
+                  CAST(:high AS int[]), CAST(:crossing AS text[]),
+                  CAST(:description AS text[]), CAST(:status AS text[]),
+                  CAST(:synthetic AS bool[]))
+        AS u(id, occurred_on, date_precision, lon, lat, geo_precision, place_name, province,
+             district, kind, attack_type, target_type, perpetrator, attribution, killed,
+             injured, low, high, crossing, description, status, synthetic)
 """)
+_INSERT_CASUALTIES = text("""
+    INSERT INTO casualties (incident_id, category, killed, injured)
+    SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:category AS text[]),
+                         CAST(:killed AS int[]), CAST(:injured AS int[]))
+""")
+_INSERT_SOURCES = text("""
+    INSERT INTO incident_sources (incident_id, position, url, publisher, published_on, title)
+    SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:position AS smallint[]),
+                         CAST(:url AS text[]), CAST(:publisher AS text[]),
+                         CAST(:published_on AS date[]), CAST(:title AS text[]))
+""")
+_INSERT_TAGS = text("""
+    INSERT INTO incident_tags (incident_id, tag)
+    SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:tag AS text[]))
+""")
+# The created revisions store each document; the same documents are the response, built once.
+_REVISIONS_CREATED = text("""
+    WITH docs AS MATERIALIZED (
+        SELECT i.id, i.version, u.n, incident_document(i) AS doc
+          FROM incidents i
+          JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
+    ), stored AS (
+        INSERT INTO incident_revisions (incident_id, version, op, actor_key_id, after)
+        SELECT id, version, 'created', :actor, doc::jsonb FROM docs
+    )
+    SELECT doc::text FROM docs ORDER BY n
+""")
+
+
+def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Rows of dicts as one list per column, for the unnest inserts."""
+    return {name: [row[name] for row in rows] for name in rows[0]}
 
 
 async def _insert_rows(session: AsyncSession, items: Sequence[NewIncident]) -> None:
@@ -259,7 +310,7 @@ async def _insert_rows(session: AsyncSession, items: Sequence[NewIncident]) -> N
         for c, (k, i) in n.casualties.items()
     ]
     if casualties:
-        await session.execute(insert(Casualty), casualties)
+        await session.execute(_INSERT_CASUALTIES, _columns(casualties))
     sources = [
         {
             "incident_id": n.id,
@@ -273,38 +324,60 @@ async def _insert_rows(session: AsyncSession, items: Sequence[NewIncident]) -> N
         for p, s in enumerate(n.sources)
     ]
     if sources:
-        await session.execute(insert(IncidentSource), sources)
+        await session.execute(_INSERT_SOURCES, _columns(sources))
     tags = [{"incident_id": n.id, "tag": t} for n in items for t in sorted(set(n.tags))]
     if tags:
-        await session.execute(pg_insert(IncidentTag).on_conflict_do_nothing(), tags)
+        await session.execute(_INSERT_TAGS, _columns(tags))
 
 
 async def insert_incidents(
     session: AsyncSession, items: Sequence[NewIncident], actor_key_id: int | None = None
-) -> None:
-    """Insert incidents, their rows and a `created` revision each, in the caller's transaction."""
+) -> list[str]:
+    """Insert incidents, their rows and a `created` revision each, in the caller's
+    transaction; the stored documents' JSON text, in order."""
     if not items:
-        return
-    await session.execute(
-        insert(Incident),
-        [
-            {"id": n.id, **n.columns(), "is_synthetic": n.is_synthetic, "created_by": actor_key_id}
-            for n in items
-        ],
-    )
+        return []
+    rows = [
+        {
+            "id": n.id,
+            "occurred_on": n.occurred_on,
+            "date_precision": n.date_precision,
+            "lon": n.lon,
+            "lat": n.lat,
+            "geo_precision": n.geo_precision,
+            "place_name": n.place_name,
+            "province": n.province,
+            "district": n.district,
+            "kind": n.kind,
+            "attack_type": n.attack_type,
+            "target_type": n.target_type,
+            "perpetrator": n.perpetrator,
+            "attribution": n.attribution,
+            "killed": n.killed_total,
+            "injured": n.injured_total,
+            "low": n.fatality_range[0] if n.fatality_range else None,
+            "high": n.fatality_range[1] if n.fatality_range else None,
+            "crossing": n.crossing,
+            "description": n.description,
+            "status": n.status,
+            "synthetic": n.is_synthetic,
+        }
+        for n in items
+    ]
+    await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})
     await _insert_rows(session, items)
-    await session.execute(_REVISION_CREATED, {"actor": actor_key_id, "ids": [n.id for n in items]})
+    docs = await session.scalars(
+        _REVISIONS_CREATED, {"actor": actor_key_id, "ids": [n.id for n in items]}
+    )
+    return list(docs.all())
 
 
-async def create(
-    session: AsyncSession, items: Sequence[IncidentIn], caller: Caller
-) -> list[uuid.UUID]:
-    """Store validated incidents (already rule-checked) for the caller; their ids in order."""
+async def create(session: AsyncSession, items: Sequence[IncidentIn], caller: Caller) -> list[str]:
+    """Store validated incidents (already rule-checked) for the caller; their documents."""
     for item in items:
         check_status_role(item, caller)
     new = [NewIncident.from_input(item) for item in items]
-    await insert_incidents(session, new, caller.key_id)
-    return [n.id for n in new]
+    return await insert_incidents(session, new, caller.key_id)
 
 
 _DOCS = text("""
