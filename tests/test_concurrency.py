@@ -124,3 +124,39 @@ async def test_parallel_batches_all_land(live: Live) -> None:
     )
     assert [r.status_code for r in responses] == [201] * CLIENTS
     assert await scalar(live, "SELECT count(*) FROM incidents") == before + CLIENTS * 50
+
+
+async def test_a_write_over_the_statement_timeout_is_a_503_and_changes_nothing(
+    live: Live,
+) -> None:
+    location = (
+        await live.client.post("/v1/incidents", json=incident(), headers=live.analyst)
+    ).headers["location"]
+    incident_id = location.rsplit("/", 1)[1]
+    settings = live.app.state.settings.model_copy(update={"statement_timeout_ms": 300})  # type: ignore[attr-defined]
+    impatient = create_app(settings)
+    async with (
+        impatient.router.lifespan_context(impatient),
+        AsyncClient(transport=ASGITransport(app=impatient), base_url="http://test") as client,
+        live.app.state.engine.connect() as blocker,
+    ):  # type: ignore[attr-defined]
+        # Another transaction holds the row, so the PATCH's UPDATE waits past its timeout.
+        await blocker.execute(
+            text("SELECT 1 FROM incidents WHERE id = :i FOR UPDATE"), {"i": incident_id}
+        )
+        r = await client.patch(
+            location,
+            json={"place_name": "blocked"},
+            headers={
+                **live.editor,
+                "If-Match": '"1"',
+                "Content-Type": "application/merge-patch+json",
+            },
+        )
+        await blocker.rollback()
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["retry-after"].isdigit()
+    assert "SELECT" not in r.text and "incidents" not in r.json()["detail"]
+    after = (await live.client.get(location)).json()
+    assert after["version"] == 1 and after["place_name"] == incident()["place_name"]
