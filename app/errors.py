@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
@@ -10,7 +11,7 @@ from typing import Any
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -108,7 +109,7 @@ class Problem(Exception):
         self.headers = headers or {}
 
 
-def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+def problem_response(problem: Problem, request: Request | None = None) -> Response:
     """The problem+json response for a Problem."""
     body: dict[str, Any] = {
         "type": problem.type,
@@ -120,8 +121,11 @@ def problem_response(problem: Problem, request: Request | None = None) -> JSONRe
         body["instance"] = request.url.path
     if problem.errors is not None:
         body["errors"] = problem.errors
-    return JSONResponse(
-        body, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
+    # ASCII-escaped: a field name echoed from the client may hold a lone surrogate, which
+    # UTF-8 cannot encode; \u escapes carry any string safely.
+    content = json.dumps(body, ensure_ascii=True, separators=(",", ":"))
+    return Response(
+        content, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
     )
 
 
@@ -194,50 +198,62 @@ def _pg_error(exc: BaseException) -> BaseException | None:
     return getattr(orig, "__cause__", None) or orig
 
 
+# Constraints whose violation the API's own validation should have caught first; if one
+# fires anyway (a clock ahead of the database's, a rule added later) the 422 still names
+# the field the client sent, not the constraint.
+CONSTRAINT_FIELDS = {
+    "ck_incidents_occurred_on": "occurred_on",
+    "ck_incidents_geom_region": "location",
+    "ck_incidents_place_name": "place_name",
+    "ck_incidents_description": "description",
+    "ck_incidents_fatality_range": "fatality_range",
+    "fk_incidents_province_code_provinces": "province",
+    "fk_incidents_district_province_districts": "district",
+    "fk_incidents_perpetrator_slug_actors": "perpetrator",
+    "fk_incidents_crossing_slug_crossing_points": "crossing",
+    "ck_incident_sources_url": "sources",
+    "ck_incident_tags_tag": "tags",
+    "pk_casualties": "casualties",
+    "ck_casualties_killed": "casualties",
+    "ck_casualties_injured": "casualties",
+}
+
+
 def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
     """Map a database error to the HTTP problem it means for the client."""
     pg = _pg_error(exc)
-    if isinstance(pg, asyncpg.exceptions.QueryCanceledError):
-        return unavailable("The database did not answer within the statement timeout.", retry_after)
-    if isinstance(pg, asyncpg.exceptions.UniqueViolationError):
+    if isinstance(pg, asyncpg.UniqueViolationError):
         return Problem(409, "A resource with the same identity already exists.", type_="conflict")
-    if isinstance(pg, asyncpg.exceptions.ForeignKeyViolationError):
-        return Problem(
-            422,
-            "A referenced resource does not exist.",
-            type_="validation-error",
-            errors=[
+    if isinstance(pg, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
+        constraint = getattr(pg, "constraint_name", None) or ""
+        referenced = isinstance(pg, asyncpg.ForeignKeyViolationError)
+        return validation_problem(
+            [
                 {
-                    "field": getattr(pg, "constraint_name", None) or "body",
-                    "message": "references a resource that does not exist",
+                    "field": CONSTRAINT_FIELDS.get(constraint, "body"),
+                    "message": "references a resource that does not exist"
+                    if referenced
+                    else "breaks a rule of the database",
                 }
-            ],
+            ]
         )
-    if isinstance(
-        pg, asyncpg.exceptions.IntegrityConstraintViolationError | asyncpg.exceptions.DataError
-    ):
-        return Problem(
-            422,
-            "The data breaks a rule of the database.",
-            type_="validation-error",
-            errors=[
-                {
-                    "field": getattr(pg, "constraint_name", None) or "body",
-                    "message": "violates a database rule",
-                }
-            ],
-        )
+    # The database is there but cannot serve now: statement timeout, shutdown, deadlock or
+    # serialization failure, out of connections or resources. Retrying later is the answer.
+    if isinstance(pg, asyncpg.QueryCanceledError):
+        return unavailable("The database did not answer within the statement timeout.", retry_after)
     if (
         isinstance(
             pg,
-            OSError
-            | asyncpg.exceptions.PostgresConnectionError
-            | asyncpg.exceptions.CannotConnectNowError
-            | asyncpg.exceptions.AdminShutdownError,
+            asyncpg.TransactionRollbackError
+            | asyncpg.InsufficientResourcesError
+            | asyncpg.OperatorInterventionError
+            | asyncpg.PostgresConnectionError
+            | asyncpg.CannotConnectNowError
+            | OSError,
         )
         or exc.connection_invalidated
     ):
-        return unavailable("The database is unreachable.", retry_after)
+        return unavailable("The database is unreachable or busy.", retry_after)
     raise exc
 
 
@@ -258,22 +274,24 @@ async def problem_type(slug: str) -> str:
 def install_error_handlers(app: FastAPI, retry_after: int) -> None:
     """Make every error the app can raise answer as problem+json."""
 
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+    async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
         return problem_response(exc, request)
 
-    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}."
         type_ = {404: "not-found", 413: "payload-too-large"}.get(exc.status_code)
+        if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's own wording
+            type_, detail = "malformed-json", "The request body could not be parsed as JSON."
         return problem_response(
             Problem(exc.status_code, detail, type_=type_, headers=dict(exc.headers or {})),
             request,
         )
 
-    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         raw = exc.errors()
         if any(e.get("type") == "json_invalid" for e in raw):
@@ -283,7 +301,7 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
             )
         return problem_response(validation_problem(field_errors(raw)), request)
 
-    async def on_db(request: Request, exc: Exception) -> JSONResponse:
+    async def on_db(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, sa_exc.DBAPIError)
         try:
             problem = database_problem(exc, retry_after)
@@ -291,12 +309,12 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
             return await on_unexpected(request, exc)
         return problem_response(problem, request)
 
-    async def on_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    async def on_unreachable(request: Request, exc: Exception) -> Response:
         # Pool exhausted, connect timeout, or the socket refused: the database is not there.
         log.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(unavailable("The database is unreachable.", retry_after), request)
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             Problem(

@@ -32,7 +32,8 @@ class BodyLimit:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        limit = self.batch if scope["path"].endswith(":batch") else self.default
+        batch = scope["method"] == "POST" and scope["path"] == "/v1/incidents:batch"
+        limit = self.batch if batch else self.default
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
                 await self._refuse(send, limit, scope["path"])

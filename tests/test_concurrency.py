@@ -160,3 +160,19 @@ async def test_a_write_over_the_statement_timeout_is_a_503_and_changes_nothing(
     assert "SELECT" not in r.text and "incidents" not in r.json()["detail"]
     after = (await live.client.get(location)).json()
     assert after["version"] == 1 and after["place_name"] == incident()["place_name"]
+
+
+async def test_reads_racing_deletes_never_fail(live: Live) -> None:
+    r = await live.client.post(
+        "/v1/incidents:batch",
+        json={"incidents": [incident() for _ in range(40)]},
+        headers=live.analyst,
+    )
+    locations = [f"/v1/incidents/{i['id']}" for i in r.json()["items"]]
+    calls = []
+    for location in locations:
+        calls += [live.client.get(location) for _ in range(4)]
+        calls.append(live.client.delete(location, headers=live.editor))
+    statuses = Counter(r.status_code for r in await asyncio.gather(*calls))
+    assert set(statuses) <= {200, 204, 404}, statuses
+    assert statuses[204] == len(locations)

@@ -152,9 +152,36 @@ async def test_patch_with_a_stale_if_match_is_412_and_changes_nothing(
 
 async def test_malformed_if_match_is_400(client: AsyncClient, keys: Keys) -> None:
     location = (await create(client, keys.analyst)).headers["location"]
-    for etag in ("1", "*", '"one"', '"1", "2"'):
+    for etag in ("1", "*", "", "W/1", '"1'):
         r = await patch(client, location, {"place_name": "x"}, keys.analyst, etag=etag)
         assert r.status_code == 400, etag
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_if_match_uses_strong_comparison_over_a_list(client: AsyncClient, keys: Keys) -> None:
+    location = (await create(client, keys.analyst)).headers["location"]
+    for etag in ('W/"1"', '"01"', '"one"', '"2", "3"'):
+        r = await patch(client, location, {"place_name": "x"}, keys.analyst, etag=etag)
+        assert r.status_code == 412, etag
+    r = await patch(client, location, {"place_name": "x"}, keys.analyst, etag='"7", "1"')
+    assert r.status_code == 200 and r.headers["etag"] == '"2"'
+
+
+async def test_a_patch_that_changes_nothing_keeps_the_version(
+    client: AsyncClient, keys: Keys
+) -> None:
+    created = await create(client, keys.analyst)
+    location = created.headers["location"]
+    for body in (
+        {},
+        {"district": "peshawar"},
+        {"tags": ["mosque", "mosque"], "casualties": list(reversed(created.json()["casualties"]))},
+    ):
+        r = await patch(client, location, body, keys.analyst)
+        assert r.status_code == 200 and r.headers["etag"] == '"1"', body
+        assert r.json() == created.json()
+    history = (await client.get(f"{location}/history")).json()["items"]
+    assert [h["op"] for h in history] == ["created"]
 
 
 async def test_malformed_json_patch_is_400(client: AsyncClient, keys: Keys) -> None:

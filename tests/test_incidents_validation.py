@@ -3,6 +3,7 @@ nothing is stored."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("tomorrow in Karachi", {"occurred_on": TOMORROW}, "occurred_on"),
     ("date as a number", {"occurred_on": 20230130}, "occurred_on"),
     ("not a date", {"occurred_on": "2023-02-30"}, "occurred_on"),
+    ("a datetime for a date", {"occurred_on": "2023-01-30T00:00:00"}, "occurred_on"),
     (
         "east of the region",
         {"location": {"type": "Point", "coordinates": [78.5, 34.0]}},
@@ -89,6 +91,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("ftp source", {"sources": [{"url": "ftp://files.example.org/report.pdf"}]}, "sources.0.url"),
     ("javascript source", {"sources": [{"url": "javascript:alert(1)"}]}, "sources.0.url"),
     ("source without host", {"sources": [{"url": "https://"}]}, "sources.0.url"),
+    ("URL ending in a newline", {"sources": [{"url": "https://dawn.com/x\n"}]}, "sources.0.url"),
     ("unknown province", {"province": "PK-XX", "district": None}, "province"),
     ("malformed province", {"province": "Khyber", "district": None}, "province"),
     ("unknown district", {"district": "atlantis"}, "district"),
@@ -101,6 +104,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("unknown status", {"status": "deleted"}, "status"),
     ("NUL in place name", {"place_name": "Police\x00Lines"}, "place_name"),
     ("NUL in description", {"description": "a\x00b"}, "description"),
+    ("lone surrogate in place name", {"place_name": "\ud800"}, "place_name"),
     (
         "NUL in a source title",
         {"sources": [{"url": "https://dawn.com/x", "title": "\x00"}]},
@@ -126,7 +130,12 @@ async def test_bad_incident_is_a_422_naming_the_field_and_stores_nothing(
     field: str,
 ) -> None:
     before = await count(db)
-    r = await client.post("/v1/incidents", json=incident(**override), headers=keys.analyst)
+    # json.dumps escapes non-ASCII, so even a lone surrogate travels as valid JSON.
+    r = await client.post(
+        "/v1/incidents",
+        content=json.dumps(incident(**override)),
+        headers={**keys.analyst, "Content-Type": "application/json"},
+    )
     assert r.status_code == 422, r.text
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
@@ -209,6 +218,63 @@ async def test_chunked_body_over_the_limit_is_a_413_too(client: AsyncClient, key
     r = await client.post(
         "/v1/incidents",
         content=chunks(),
+        headers={**keys.analyst, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+
+
+async def test_a_field_name_no_encoding_can_hold_is_still_a_clean_422(
+    client: AsyncClient,
+    keys: Keys,
+) -> None:
+    created = await client.post("/v1/incidents", json=incident(), headers=keys.analyst)
+    body = b'{"\\ud800": 1}'  # a lone surrogate: valid JSON, not encodable as UTF-8
+    for method, url, extra in [
+        ("POST", "/v1/incidents", {"Content-Type": "application/json"}),
+        (
+            "PATCH",
+            created.headers["location"],
+            {"Content-Type": "application/merge-patch+json", "If-Match": '"1"'},
+        ),
+    ]:
+        r = await client.request(method, url, content=body, headers={**keys.analyst, **extra})
+        assert r.status_code == 422, (method, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_json_nested_too_deep_is_a_400_malformed_json(
+    client: AsyncClient, keys: Keys
+) -> None:
+    body = b"[" * 5000 + b"]" * 5000
+    r = await client.post(
+        "/v1/incidents", content=body, headers={**keys.analyst, "Content-Type": "application/json"}
+    )
+    assert r.status_code in (400, 422)
+    assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_batch_lists_rows_that_are_not_objects_with_the_other_bad_rows(
+    client: AsyncClient,
+    db: AsyncSession,
+    keys: Keys,
+) -> None:
+    before = await count(db)
+    rows = [incident(), 5, incident(occurred_on="1999-01-01"), incident(district="quetta"), None]
+    r = await client.post("/v1/incidents:batch", json={"incidents": rows}, headers=keys.analyst)
+    assert r.status_code == 422
+    assert {e["field"] for e in r.json()["errors"]} == {
+        "incidents.1",
+        "incidents.2.occurred_on",
+        "incidents.3.district",
+        "incidents.4",
+    }
+    assert await count(db) == before
+
+
+async def test_only_the_batch_endpoint_takes_large_bodies(client: AsyncClient, keys: Keys) -> None:
+    r = await client.patch(
+        "/v1/incidents/x:batch",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
         headers={**keys.analyst, "Content-Type": "application/json"},
     )
     assert r.status_code == 413

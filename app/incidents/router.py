@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["incidents"])
 
 Analyst = Annotated[Caller, Depends(require_role("analyst"))]
 Editor = Annotated[Caller, Depends(require_role("editor"))]
-IncidentId = Annotated[str, Path(description="Incident id", max_length=64)]
+IncidentId = Annotated[str, Path(description="Incident id")]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -29,7 +29,7 @@ IdempotencyKey = Annotated[
         max_length=255,
     ),
 ]
-ETAG_RE = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+ENTITY_TAG_RE = re.compile(r'(?:W/)?"[\x21\x23-\x7e]*"')
 JSON = "application/json"
 
 
@@ -40,8 +40,9 @@ def _id(value: str) -> uuid.UUID:
     return parsed
 
 
-def _if_match(value: str | None, *, required: bool) -> int | None:
-    """The version an If-Match names; 428 when required and absent, 400 when malformed."""
+def _if_match(value: str | None, *, required: bool) -> frozenset[str] | None:
+    """The strong entity tags an If-Match lists (RFC 9110); 428 when required and absent,
+    400 when malformed or `*` (an edit must name the version it was made on)."""
     if value is None:
         if required:
             raise Problem(
@@ -50,14 +51,15 @@ def _if_match(value: str | None, *, required: bool) -> int | None:
                 type_="precondition-required",
             )
         return None
-    match = ETAG_RE.match(value)
-    if match is None:
+    tags = [part.strip() for part in value.split(",")]
+    if not all(ENTITY_TAG_RE.fullmatch(t) for t in tags):
         raise Problem(
             400,
-            'If-Match must be one entity tag such as "3" (the ETag of a GET).',
+            'If-Match must list entity tags such as "3" (the ETag of a GET).',
             type_="bad-request",
         )
-    return int(match.group(1))
+    # Weak tags never match under the strong comparison that If-Match uses.
+    return frozenset(t for t in tags if not t.startswith("W/"))
 
 
 def _document_response(doc: str, status: int, incident_id: uuid.UUID, version: int) -> Response:
@@ -177,9 +179,8 @@ async def create_batch(
 async def get_incident(session: SessionDep, incident_id: IncidentId) -> Response:
     """The incident, with `ETag: "<version>"` for a later If-Match."""
     iid = _id(incident_id)
-    state = await service.current(session, iid)
-    (doc,) = await service.documents(session, [iid])
-    return _document_response(doc, 200, iid, state.version)
+    state = await service.current(session, iid)  # one statement: version and body agree
+    return _document_response(state.text, 200, iid, state.version)
 
 
 @router.patch(
@@ -210,12 +211,12 @@ async def patch_incident(
 ) -> Response:
     """Merge-patch the version named by If-Match (428 without it, 412 when it is stale).
     Analysts change only their own incidents; only editors change `status`."""
-    expected = _if_match(if_match, required=True)
-    assert expected is not None
+    etags = _if_match(if_match, required=True)
+    assert etags is not None
     iid = _id(incident_id)
-    doc = await service.update_incident(session, iid, expected, patch, caller)
+    doc, version = await service.update_incident(session, iid, etags, patch, caller)
     await session.commit()
-    return _document_response(doc, 200, iid, expected + 1)
+    return _document_response(doc, 200, iid, version)
 
 
 @router.delete(

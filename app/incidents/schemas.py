@@ -48,18 +48,23 @@ SERVER_OWNED = frozenset(
     }
 )
 SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
-HTTP_URL_RE = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+HTTP_URL_RE = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)  # used with fullmatch
+ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no lone surrogates)") from None
     return value
 
 
 def _iso_date(value: Any) -> Any:
     # JSON has no date type: accept only the ISO string, not numbers that lax parsing would take.
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not ISO_DATE_RE.fullmatch(value):
         raise ValueError("must be a date string YYYY-MM-DD")
     return value
 
@@ -128,7 +133,7 @@ class SourceIn(Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
-        if not HTTP_URL_RE.match(v):
+        if not HTTP_URL_RE.fullmatch(v):
             raise ValueError("must be an http(s) URL")
         return v
 
@@ -190,7 +195,8 @@ class IncidentIn(Strict):
 class BatchIn(Strict):
     """Up to 5,000 incidents stored all together or not at all."""
 
-    incidents: list[dict[str, Any]] = Field(min_length=1, max_length=5000)
+    # Rows are validated one by one in the service, so that every bad row is listed.
+    incidents: list[Any] = Field(min_length=1, max_length=5000)
 
 
 class PointOut(BaseModel):

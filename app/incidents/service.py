@@ -218,7 +218,7 @@ def check_status_role(item: IncidentIn, caller: Caller, current: str = "reported
         raise Problem(403, "Only editors change an incident's status.", type_="forbidden")
 
 
-def parse_batch(rows: Sequence[dict[str, Any]], refs: References) -> list[IncidentIn]:
+def parse_batch(rows: Sequence[Any], refs: References) -> list[IncidentIn]:
     """Validate every row; one 422 listing every bad row by index and field."""
     from pydantic import ValidationError
 
@@ -226,6 +226,9 @@ def parse_batch(rows: Sequence[dict[str, Any]], refs: References) -> list[Incide
     errors: list[dict[str, str]] = []
     for n, row in enumerate(rows):
         prefix = f"incidents.{n}."
+        if not isinstance(row, dict):
+            errors.append({"field": f"incidents.{n}", "message": "must be an incident object"})
+            continue
         try:
             item = IncidentIn.model_validate(row)
         except ValidationError as exc:
@@ -405,6 +408,7 @@ def parse_id(value: str) -> uuid.UUID | None:
 class Current:
     """An incident as stored now."""
 
+    text: str  # the JSON document as PostgreSQL built it
     document: dict[str, Any]
     version: int
     created_by: int | None
@@ -423,7 +427,7 @@ async def current(session: AsyncSession, incident_id: uuid.UUID) -> Current:
     ).one_or_none()
     if row is None:
         raise Problem(404, f"No incident {incident_id}.", type_="not-found")
-    return Current(json.loads(row[0]), row.version, row.created_by)
+    return Current(row[0], json.loads(row[0]), row.version, row.created_by)
 
 
 INPUT_FIELDS = tuple(IncidentIn.model_fields)
@@ -463,39 +467,56 @@ def _owner_or_editor(state: Current, caller: Caller) -> None:
         )
 
 
-async def _version_now(session: AsyncSession, incident_id: uuid.UUID) -> int:
-    version = await session.scalar(select(Incident.version).where(Incident.id == incident_id))
-    return int(version or 0)
+async def _conflict(session: AsyncSession, incident_id: uuid.UUID) -> Problem:
+    """The answer when a versioned UPDATE matched no row: 404 if the incident is gone by
+    now, else 412 with the version it is at."""
+    row = (
+        await session.execute(
+            select(Incident.version, Incident.deleted_at).where(Incident.id == incident_id)
+        )
+    ).one_or_none()
+    if row is None or row.deleted_at is not None:
+        return Problem(404, f"No incident {incident_id}.", type_="not-found")
+    return _stale(incident_id, row.version)
 
 
-def _stale(incident_id: uuid.UUID, expected: int, actual: int) -> Problem:
+def _stale(incident_id: uuid.UUID, actual: int) -> Problem:
     return Problem(
         412,
-        f"Incident {incident_id} is at version {actual}, not {expected}: fetch "
+        f"Incident {incident_id} is at version {actual}, which If-Match does not name: fetch "
         "it again and reapply your change.",
         type_="precondition-failed",
         headers={"ETag": f'"{actual}"'},
     )
 
 
+def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
+    """Input fields in the order the database keeps them, to tell a no-op patch."""
+    out = {k: fields.get(k) for k in INPUT_FIELDS}
+    out["casualties"] = sorted(out["casualties"] or [], key=lambda c: c["category"])
+    out["tags"] = sorted(set(out["tags"] or []))
+    return out
+
+
 async def update_incident(
     session: AsyncSession,
     incident_id: uuid.UUID,
-    expected: int,
+    etags: frozenset[str],
     patch: dict[str, Any],
     caller: Caller,
-) -> str:
-    """Apply a merge patch to version `expected`; the new document's JSON text.
+) -> tuple[str, int]:
+    """Apply a merge patch to the version If-Match names; the document's JSON and version.
 
-    The write is one `UPDATE … WHERE version = expected`: of concurrent editors holding the
-    same ETag exactly one wins, the others get 412.
+    The write is one `UPDATE … WHERE version = <the version read>`: of concurrent editors
+    holding the same ETag exactly one wins, the others get 412. A patch that changes
+    nothing writes nothing and keeps the version.
     """
     from pydantic import ValidationError
 
     state = await current(session, incident_id)
     _owner_or_editor(state, caller)
-    if state.version != expected:
-        raise _stale(incident_id, expected, state.version)
+    if f'"{state.version}"' not in etags:
+        raise _stale(incident_id, state.version)
     unwritable = sorted(k for k in patch if k not in INPUT_FIELDS)
     if unwritable:
         raise validation_problem(
@@ -509,18 +530,22 @@ async def update_incident(
     if errors:
         raise validation_problem(errors)
     check_status_role(item, caller, current=state.document["status"])
+    if _canonical(item.model_dump(mode="json")) == _canonical(state.document):
+        return state.text, state.version
 
     new = NewIncident.from_input(item, incident_id)
     version = await session.scalar(
         update(Incident)
         .where(
-            Incident.id == incident_id, Incident.version == expected, Incident.deleted_at.is_(None)
+            Incident.id == incident_id,
+            Incident.version == state.version,
+            Incident.deleted_at.is_(None),
         )
         .values(**new.columns(), version=Incident.version + 1, updated_at=text("now()"))
         .returning(Incident.version)
     )
-    if version is None:  # someone else's write committed first
-        raise _stale(incident_id, expected, await _version_now(session, incident_id))
+    if version is None:  # another write committed since we read it
+        raise await _conflict(session, incident_id)
     for model in (Casualty, IncidentSource, IncidentTag):
         await session.execute(delete(model).where(model.incident_id == incident_id))
     await _insert_rows(session, [new])
@@ -537,16 +562,19 @@ async def update_incident(
             after=after,
         )
     )
-    return after_text
+    return after_text, version
 
 
 async def delete_incident(
-    session: AsyncSession, incident_id: uuid.UUID, caller: Caller, expected: int | None = None
+    session: AsyncSession,
+    incident_id: uuid.UUID,
+    caller: Caller,
+    etags: frozenset[str] | None = None,
 ) -> None:
     """Soft-delete: the incident leaves lists, exports and statistics; its history stays."""
     state = await current(session, incident_id)
-    if expected is not None and state.version != expected:
-        raise _stale(incident_id, expected, state.version)
+    if etags is not None and f'"{state.version}"' not in etags:
+        raise _stale(incident_id, state.version)
     version = await session.scalar(
         update(Incident)
         .where(
@@ -558,7 +586,7 @@ async def delete_incident(
         .returning(Incident.version)
     )
     if version is None:
-        raise _stale(incident_id, state.version, await _version_now(session, incident_id))
+        raise await _conflict(session, incident_id)
     await session.execute(
         insert(IncidentRevision).values(
             incident_id=incident_id,
