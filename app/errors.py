@@ -226,6 +226,7 @@ def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
         return Problem(409, "A resource with the same identity already exists.", type_="conflict")
     if isinstance(pg, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
         constraint = getattr(pg, "constraint_name", None) or ""
+        log.warning("database refused a write: %s (%s)", type(pg).__name__, constraint)
         referenced = isinstance(pg, asyncpg.ForeignKeyViolationError)
         return validation_problem(
             [

@@ -200,13 +200,13 @@ async def test_tags_are_lowercase_codes(db: AsyncSession) -> None:
 async def test_revisions_are_consistent_with_their_operation(db: AsyncSession) -> None:
     incident_id = await _stored_incident(db)
     statement = text(
-        "INSERT INTO incident_revisions (incident_id, version, op, before, after)"
-        " VALUES (:id, 1, 'created', '{}', '{}')"
+        "INSERT INTO incident_revisions (incident_id, version, seq, op, before, after)"
+        " VALUES (:id, 1, 9000001, 'created', '{}', '{}')"
     )
     assert await refused(db, statement, {"id": incident_id}) == "ck_incident_revisions_before"
     statement = text(
-        "INSERT INTO incident_revisions (incident_id, version, op, after)"
-        " VALUES (:id, 1, 'created', '{}')"
+        "INSERT INTO incident_revisions (incident_id, version, seq, op, after)"
+        " VALUES (:id, 1, 9000002, 'created', '{}')"
     )
     await db.execute(statement, {"id": incident_id})
     assert await refused(db, statement, {"id": incident_id}) == "pk_incident_revisions"
@@ -216,8 +216,8 @@ async def test_history_cannot_be_orphaned(db: AsyncSession) -> None:
     incident_id = await _stored_incident(db)
     await db.execute(
         text(
-            "INSERT INTO incident_revisions (incident_id, version, op, after)"
-            " VALUES (:id, 1, 'created', '{}')"
+            "INSERT INTO incident_revisions (incident_id, version, seq, op, after)"
+            " VALUES (:id, 1, 9000003, 'created', '{}')"
         ),
         {"id": incident_id},
     )
@@ -289,7 +289,7 @@ async def test_reference_and_bookkeeping_rows_are_checked(
     assert await refused(db, text(sql), {}) == constraint
 
 
-async def test_one_rollup_row_per_bucket_even_with_null_district(db: AsyncSession) -> None:
+async def test_one_rollup_row_per_bucket_even_without_district(db: AsyncSession) -> None:
     sql = text(
         "INSERT INTO fatality_rollup (day, province_code, perpetrator_slug, attack_type,"
         " kind, status) VALUES ('2024-01-01', 'PK-KP', 'ttp', 'ied', 'attack', 'reported')"

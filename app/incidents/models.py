@@ -64,6 +64,12 @@ class Incident(Base):
         Index("ix_incidents_perpetrator_slug_occurred_on", "perpetrator_slug", "occurred_on"),
         Index("ix_incidents_attack_type_occurred_on", "attack_type", "occurred_on"),
         Index("ix_incidents_updated_at", "updated_at"),
+        Index(
+            "ix_incidents_killed_total_live",
+            text("killed_total DESC"),
+            text("occurred_on DESC"),
+            postgresql_where=text("deleted_at IS NULL AND status <> 'retracted'"),
+        ),
         Index("ix_incidents_created_by", "created_by"),
         Index(
             "ix_incidents_crossing_slug",
@@ -156,9 +162,8 @@ class IncidentRevision(Base):
         Uuid, ForeignKey("incidents.id"), primary_key=True
     )
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(
-        BigInteger, server_default=text("nextval('change_seq')"), unique=True
-    )
+    # From data_version (app/dataversion.py): commit-ordered, without gaps.
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     op: Mapped[str] = mapped_column(Text)
     actor_key_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("api_keys.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import dataversion
 from app.auth import Caller
 from app.crossings.models import CrossingPoint
 from app.errors import Problem, field_errors, validation_problem
 from app.incidents.models import Casualty, Incident, IncidentRevision, IncidentSource, IncidentTag
 from app.incidents.schemas import IncidentIn
 from app.reference.models import Actor, District, Province
+from app.stats import rollup
 
 
 def uuid7() -> uuid.UUID:
@@ -290,12 +292,13 @@ _INSERT_TAGS = text("""
 # The created revisions store each document; the same documents are the response, built once.
 _REVISIONS_CREATED = text("""
     WITH docs AS MATERIALIZED (
-        SELECT i.id, i.version, u.n, incident_document(i) AS doc
+        SELECT i.id, i.version, u.seq, u.n, incident_document(i) AS doc
           FROM incidents i
-          JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
+          JOIN unnest(CAST(:ids AS uuid[]), CAST(:seqs AS bigint[])) WITH ORDINALITY
+               AS u(id, seq, n) ON u.id = i.id
     ), stored AS (
-        INSERT INTO incident_revisions (incident_id, version, op, actor_key_id, after)
-        SELECT id, version, 'created', :actor, doc::jsonb FROM docs
+        INSERT INTO incident_revisions (incident_id, version, seq, op, actor_key_id, after)
+        SELECT id, version, seq, 'created', :actor, doc::jsonb FROM docs
     )
     SELECT doc::text FROM docs ORDER BY n
 """)
@@ -369,10 +372,17 @@ async def insert_incidents(
     ]
     await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})
     await _insert_rows(session, items)
-    docs = await session.scalars(
-        _REVISIONS_CREATED, {"actor": actor_key_id, "ids": [n.id for n in items]}
+    ids = [n.id for n in items]
+    seqs = await dataversion.allocate(session, len(ids))
+    docs = list(
+        (
+            await session.scalars(
+                _REVISIONS_CREATED, {"actor": actor_key_id, "ids": ids, "seqs": seqs}
+            )
+        ).all()
     )
-    return list(docs.all())
+    await rollup.apply(session, ids)
+    return docs
 
 
 async def create(session: AsyncSession, items: Sequence[IncidentIn], caller: Caller) -> list[str]:
@@ -534,6 +544,7 @@ async def update_incident(
         return state.text, state.version
 
     new = NewIncident.from_input(item, incident_id)
+    before = await rollup.contributions(session, [incident_id])
     version = await session.scalar(
         update(Incident)
         .where(
@@ -551,16 +562,16 @@ async def update_incident(
     await _insert_rows(session, [new])
     after_text = (await documents(session, [incident_id]))[0]
     after = json.loads(after_text)
-    await session.execute(
-        insert(IncidentRevision).values(
-            incident_id=incident_id,
-            version=version,
-            op="updated",
-            actor_key_id=caller.key_id,
-            changed_fields=_changed(state.document, after),
-            before=state.document,
-            after=after,
-        )
+    await _record(
+        session,
+        incident_id,
+        version,
+        "updated",
+        caller,
+        _changed(state.document, after),
+        state.document,
+        after,
+        before,
     )
     return after_text, version
 
@@ -575,6 +586,7 @@ async def delete_incident(
     state = await current(session, incident_id)
     if etags is not None and f'"{state.version}"' not in etags:
         raise _stale(incident_id, state.version)
+    before = await rollup.contributions(session, [incident_id])
     version = await session.scalar(
         update(Incident)
         .where(
@@ -587,17 +599,38 @@ async def delete_incident(
     )
     if version is None:
         raise await _conflict(session, incident_id)
+    await _record(
+        session, incident_id, version, "deleted", caller, ["deleted"], state.document, None, before
+    )
+
+
+async def _record(
+    session: AsyncSession,
+    incident_id: uuid.UUID,
+    version: int,
+    op: str,
+    caller: Caller,
+    changed: list[str],
+    before_doc: dict[str, Any],
+    after_doc: dict[str, Any] | None,
+    before: rollup.Contributions,
+) -> None:
+    """The bookkeeping of an update or delete: its revision (numbered in commit order) and
+    the rollups moved from what the incident contributed before to what it does now."""
+    (seq,) = await dataversion.allocate(session, 1)
     await session.execute(
         insert(IncidentRevision).values(
             incident_id=incident_id,
             version=version,
-            op="deleted",
+            seq=seq,
+            op=op,
             actor_key_id=caller.key_id,
-            changed_fields=["deleted"],
-            before=state.document,
-            after=None,
+            changed_fields=changed,
+            before=before_doc,
+            after=after_doc,
         )
     )
+    await rollup.apply(session, [incident_id], before)
 
 
 async def history(session: AsyncSession, incident_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Fatality statistics: rollups kept exact by every write, and the queries that read them."""

@@ -1,0 +1,128 @@
+"""Keeping the rollups exact: every incident write adds what its incidents contribute now and
+subtracts what they contributed before, in the write's own transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+KEY = (
+    "day",
+    "province_code",
+    "district_slug",
+    "perpetrator_slug",
+    "attack_type",
+    "kind",
+    "status",
+    "category",
+    "categories",
+)
+VALUES = ("killed", "injured", "incidents")
+_OLD_TYPES = (
+    "date",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "smallint",
+    "bigint",
+    "bigint",
+    "bigint",
+)
+
+_LOCK = text("SELECT seq FROM data_version FOR UPDATE")
+_CONTRIBUTIONS = text("SELECT * FROM incident_contributions(CAST(:ids AS uuid[]))")
+
+_OLD = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(KEY + VALUES, _OLD_TYPES, strict=True))
+DAILY_KEY = ("day", "province_code", "kind", "status", "category", "categories")
+_KEY = ", ".join(KEY)
+_DAILY_KEY = ", ".join(DAILY_KEY)
+
+_SAME = " AND ".join(f"r.{c} = d.{c}" for c in KEY)
+_SAME_DAILY = " AND ".join(f"r.{c} = d.{c}" for c in DAILY_KEY)
+_RETURNED = ", ".join(f"r.{c}" for c in KEY)
+_RETURNED_DAILY = ", ".join(f"r.{c}" for c in DAILY_KEY)
+_ADD = (
+    "SET killed = r.killed + d.killed, injured = r.injured + d.injured, "
+    "incidents = r.incidents + d.incidents"
+)
+_NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
+
+# One statement: the delta per bucket (new contributions minus old ones) added to the rows
+# that exist and inserted where none does, in the fine rollup and, summed coarser, in the
+# daily one. Not INSERT … ON CONFLICT: PostgreSQL checks the proposed row (a negative delta)
+# against CHECK (killed >= 0) before it looks for the conflict. Update-then-insert is safe
+# because every rollup write holds the data_version lock (see apply()).
+_APPLY = text(f"""
+WITH delta AS (
+    SELECT {_KEY}, sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents
+      FROM (SELECT * FROM incident_contributions(CAST(:ids AS uuid[]))
+            UNION ALL
+            SELECT {_KEY}, -killed, -injured, -incidents
+              FROM unnest({_OLD}) AS o({_KEY}, killed, injured, incidents)) AS changes
+     GROUP BY {_KEY} {_NONZERO}
+), fine_updated AS (
+    UPDATE fatality_rollup r {_ADD} FROM delta d WHERE {_SAME} RETURNING {_RETURNED}
+), fine_inserted AS (
+    INSERT INTO fatality_rollup ({_KEY}, killed, injured, incidents)
+    SELECT * FROM delta d
+     WHERE NOT EXISTS (SELECT 1 FROM fine_updated r WHERE {_SAME})
+), daily_delta AS (
+    SELECT {_DAILY_KEY}, sum(killed) AS killed, sum(injured) AS injured,
+           sum(incidents) AS incidents
+      FROM delta GROUP BY {_DAILY_KEY} {_NONZERO}
+), daily_updated AS (
+    UPDATE fatality_daily r {_ADD} FROM daily_delta d WHERE {_SAME_DAILY}
+    RETURNING {_RETURNED_DAILY}
+)
+INSERT INTO fatality_daily ({_DAILY_KEY}, killed, injured, incidents)
+SELECT * FROM daily_delta d
+ WHERE NOT EXISTS (SELECT 1 FROM daily_updated r WHERE {_SAME_DAILY})
+""")
+
+Contributions = list[dict[str, Any]]
+
+
+async def contributions(session: AsyncSession, ids: Sequence[uuid.UUID]) -> Contributions:
+    """What these incidents add to the rollups now (read it before changing them)."""
+    rows = await session.execute(_CONTRIBUTIONS, {"ids": list(ids)})
+    return [dict(r._mapping) for r in rows]
+
+
+async def apply(
+    session: AsyncSession, ids: Sequence[uuid.UUID], old: Contributions | None = None
+) -> None:
+    """Bring the rollups from `old` (these incidents' contributions before the write) to
+    what they contribute now. Holds the data_version lock, as every rollup writer does."""
+    await session.execute(_LOCK)
+    old = old or []
+    params: dict[str, Any] = {"ids": list(ids)}
+    for column in KEY + VALUES:
+        params[f"o_{column}"] = [row[column] for row in old]
+    await session.execute(_APPLY, params)
+
+
+_REBUILD = [
+    "DELETE FROM fatality_daily",
+    "DELETE FROM fatality_rollup",
+    f"""INSERT INTO fatality_rollup ({_KEY}, killed, injured, incidents)
+        SELECT {_KEY}, sum(killed), sum(injured), sum(incidents)
+          FROM incident_contributions(NULL) GROUP BY {_KEY}""",
+    f"""INSERT INTO fatality_daily ({_DAILY_KEY}, killed, injured, incidents)
+        SELECT {_DAILY_KEY}, sum(killed), sum(injured), sum(incidents)
+          FROM fatality_rollup GROUP BY {_DAILY_KEY}""",
+]
+
+
+async def rebuild(session: AsyncSession) -> None:
+    """Recompute both rollups from the incidents (after a bulk load or a restore)."""
+    await session.execute(_LOCK)
+    for statement in _REBUILD:
+        await session.execute(text(statement))
