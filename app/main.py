@@ -22,6 +22,7 @@ from app.incidents.router import router as incidents_router
 from app.limits import BodyLimit
 from app.reference.router import router as reference_router
 from app.schema import head_revision
+from app.stats.router import router as stats_router
 
 DESCRIPTION = """
 Borderwatch records militant attacks in Pakistan's border regions since the Taliban took
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(crossings_router)
     app.include_router(incidents_router)
     app.include_router(apikeys_router)
+    app.include_router(stats_router)
     app.add_middleware(BodyLimit)
 
     def openapi() -> dict[str, Any]:

@@ -29,6 +29,7 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+CATEGORY_LIST = "['security_forces', 'police', 'civilians', 'militants', 'unknown']"  # bit order
 CATEGORIES = "('security_forces', 'police', 'civilians', 'militants', 'unknown')"
 KINDS = "('attack', 'security_operation', 'border_clash', 'cross_border_strike')"
 STATUSES = "('reported', 'verified', 'disputed')"  # retracted never counts
@@ -101,7 +102,7 @@ LANGUAGE sql STABLE AS $fn$
     -- What the incidents (all live ones when ids is NULL) add to the rollup: one
     -- incident-level row each, and one row per casualty category.
     WITH live AS (
-        SELECT i.*, (SELECT coalesce(bit_or(1 << (array_position(ARRAY{list(eval(CATEGORIES))}::text[], c.category) - 1)), 0)
+        SELECT i.*, (SELECT coalesce(bit_or(1 << (array_position(ARRAY{CATEGORY_LIST}::text[], c.category) - 1)), 0)
                        FROM casualties c WHERE c.incident_id = i.id)::smallint AS mask
           FROM incidents i
          WHERE (ids IS NULL OR i.id = ANY(ids))

@@ -1,0 +1,221 @@
+"""HTTP routes of the statistics: cacheable (ETag from the data version, 304, Cache-Control)
+and answered from an in-process cache while the data version stays the same."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app import dataversion
+from app.auth import ReadAccess
+from app.db import SessionDep
+from app.errors import validation_problem
+from app.incidents.service import load_references
+from app.params import split_csv
+from app.reference.vocab import VOCABULARIES
+from app.stats import service
+from app.stats.service import GroupBy, Period
+from app.timeutil import BASELINE, today_karachi
+
+router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAccess])
+
+CACHE_SIZE = 256
+MAX_POINTS = 100_000
+Csv = Annotated[str | None, Query(max_length=2000)]
+
+
+class ResponseCache:
+    """Rendered answers by (request, data version): exact while the version holds, and a
+    version bump makes every old entry unreachable (they age out, least recent first)."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[Any, ...], tuple[bytes, str, dict[str, str]]] = (
+            OrderedDict()
+        )
+
+    def get(self, key: tuple[Any, ...]) -> tuple[bytes, str, dict[str, str]] | None:
+        """The cached answer, marked most recently used."""
+        hit = self.entries.get(key)
+        if hit is not None:
+            self.entries.move_to_end(key)
+        return hit
+
+    def put(self, key: tuple[Any, ...], value: tuple[bytes, str, dict[str, str]]) -> None:
+        """Remember an answer, evicting the least recently used beyond the size."""
+        self.entries[key] = value
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+def _cache(request: Request) -> ResponseCache:
+    cache = getattr(request.app.state, "stats_cache", None)
+    if cache is None:
+        cache = request.app.state.stats_cache = ResponseCache()
+    return cache
+
+
+def _check(field: str, values: list[str], allowed: set[str] | tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise validation_problem(
+            [{"field": field, "message": f"unknown value {v!r}"} for v in unknown]
+        )
+    return tuple(dict.fromkeys(values))
+
+
+def _cache_control(request: Request) -> str:
+    scope = "public" if request.app.state.settings.public_read else "private"
+    return f"{scope}, max-age=10, must-revalidate"
+
+
+def _if_none_match(request: Request, etag: str) -> bool:
+    header = request.headers.get("if-none-match")
+    if header is None:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+async def _answer(
+    request: Request, session: SessionDep, key: tuple[Any, ...], render: Any
+) -> Response:
+    """304, a cached answer, or a new one, all under the ETag of the data version.
+
+    Every incident write bumps the data version in its own transaction, so an answer
+    rendered between two reads of the same version saw exactly that version's data.
+    """
+    version = await dataversion.current(session)
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+    cache = _cache(request)
+    for _ in range(3):
+        etag = f'"{version}-{digest}"'
+        headers = {
+            "ETag": etag,
+            "Cache-Control": _cache_control(request),
+            "X-Data-Version": str(version),
+        }
+        if _if_none_match(request, etag):
+            return Response(status_code=304, headers=headers)
+        hit = cache.get((key, version))
+        if hit is not None:
+            body, media_type, extra = hit
+            return Response(body, media_type=media_type, headers={**headers, **extra})
+        rendered = await render()
+        after = await dataversion.current(session)
+        if after == version:
+            cache.put((key, version), rendered)
+            body, media_type, extra = rendered
+            return Response(body, media_type=media_type, headers={**headers, **extra})
+        version = after  # a write landed meanwhile: render again at the new version
+    # Writes keep landing: answer without a validator rather than with a wrong one.
+    body, media_type, extra = rendered
+    return Response(body, media_type=media_type, headers={"Cache-Control": "no-store", **extra})
+
+
+@router.get(
+    "/fatalities",
+    summary="Fatalities by period and group, zero-filled",
+    responses={
+        304: {"description": "Not modified since the ETag"},
+        422: {"description": "Invalid parameter"},
+    },
+)
+async def fatalities(
+    request: Request,
+    session: SessionDep,
+    since: Annotated[date, Query(description="First day (inclusive)")] = BASELINE,
+    until: Annotated[
+        date | None, Query(description="Last day (inclusive); default today, Asia/Karachi")
+    ] = None,
+    period: Period = "month",
+    group_by: GroupBy = "province",
+    province: Csv = None,
+    district: Csv = None,
+    perpetrator: Csv = None,
+    category: Csv = None,
+    attack_type: Csv = None,
+    kind: Csv = None,
+    status: Csv = None,
+    cumulative: bool = False,
+    format: Literal["json", "csv"] = "json",
+) -> Response:
+    """Killed, injured and incidents per period and series, from the rollups. Every series
+    has every period from `since` to `until` (the first and last clipped to them);
+    retracted and deleted incidents never count. With `category`, only those categories'
+    killed and injured count, and `incidents` counts incidents having one of them.
+    Multi-valued filters take comma-separated values."""
+    until = until or today_karachi()
+    if since < date(2001, 1, 1):
+        raise validation_problem([{"field": "since", "message": "must be 2001-01-01 or later"}])
+    if until < since:
+        raise validation_problem([{"field": "until", "message": "must not be before since"}])
+    q = service.Query(
+        since=since,
+        until=until,
+        period=period,
+        group_by=group_by,
+        category=_check("category", split_csv(category), VOCABULARIES["casualty_category"]),
+        attack_type=_check("attack_type", split_csv(attack_type), VOCABULARIES["attack_type"]),
+        kind=_check("kind", split_csv(kind), VOCABULARIES["kind"]),
+        status=_check("status", split_csv(status), VOCABULARIES["status"]),
+        province=tuple(split_csv(province)),
+        district=tuple(split_csv(district)),
+        perpetrator=tuple(split_csv(perpetrator)),
+        cumulative=cumulative,
+    )
+    if q.province or q.district or q.perpetrator:
+        refs = await load_references(session)
+        _check("province", list(q.province), set(refs.provinces))
+        _check("district", list(q.district), set(refs.districts))
+        _check("perpetrator", list(q.perpetrator), set(refs.actors))
+    if len(service.periods(since, until, period)) > MAX_POINTS:
+        raise validation_problem(
+            [
+                {
+                    "field": "period",
+                    "message": "too many periods; use a coarser period or a shorter range",
+                }
+            ]
+        )
+
+    async def render() -> tuple[bytes, str, dict[str, str]]:
+        result = await service.fatalities(session, q)
+        if format == "csv":
+            return (
+                service.fatalities_csv(result).encode(),
+                "text/csv; charset=utf-8",
+                {"Content-Disposition": 'attachment; filename="fatalities.csv"'},
+            )
+        return json.dumps(result, separators=(",", ":")).encode(), "application/json", {}
+
+    return await _answer(request, session, ("fatalities", q, format), render)
+
+
+@router.get(
+    "/summary",
+    summary="Totals since the takeover of Kabul",
+    responses={304: {"description": "Not modified since the ETag"}},
+)
+async def summary(
+    request: Request,
+    session: SessionDep,
+    kind: Csv = None,
+) -> Response:
+    """Incidents, killed and injured since 2021-08-15: in all, by category, by province and
+    by group, with the deadliest incident and the date of the latest one. `kind` filters
+    (attacks only, as PIPS counts; or with security operations, as CRSS does)."""
+    kinds = _check("kind", split_csv(kind), VOCABULARIES["kind"])
+    until = today_karachi()
+
+    async def render() -> tuple[bytes, str, dict[str, str]]:
+        result = await service.summary(session, BASELINE, until, kinds)
+        return json.dumps(result, separators=(",", ":")).encode(), "application/json", {}
+
+    return await _answer(request, session, ("summary", kinds, until), render)
