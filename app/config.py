@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     public_read: bool = Field(default=True, description="Reads need no API key when true.")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After on 503 answers.")
+    stats_cache: bool = Field(
+        default=True, description="Keep rendered statistics per data version in memory."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -53,6 +55,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
                 "TimeZone": "UTC",
             },
         },
+    )
+
+
+def create_probe_pool(settings: Settings) -> asyncpg.Pool:
+    """A two-connection asyncpg pool for one-row checks on hot paths (the data version).
+
+    Connections are made lazily (min_size=0), so the app starts while PostgreSQL is away.
+    """
+    dsn = make_url(settings.database_url).set(drivername="postgresql")
+    return asyncpg.create_pool(
+        dsn.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=2,
+        timeout=settings.connect_timeout_s,
+        command_timeout=settings.readiness_timeout_s,
+        max_inactive_connection_lifetime=300,
+        server_settings={"application_name": "borderwatch-probe"},
     )
 
 

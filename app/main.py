@@ -15,13 +15,14 @@ from app import (
 from app.apikeys import router as apikeys_router
 from app.config import Settings, get_settings
 from app.crossings.router import router as crossings_router
-from app.db import create_engine, create_sessionmaker
+from app.db import create_engine, create_probe_pool, create_sessionmaker
 from app.errors import document_problems, install_error_handlers, problems_router
 from app.health import router as health_router
 from app.incidents.router import router as incidents_router
 from app.limits import BodyLimit
 from app.reference.router import router as reference_router
 from app.schema import head_revision
+from app.stats.cache import StatsCache
 from app.stats.router import router as stats_router
 
 DESCRIPTION = """
@@ -42,9 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.probe = await create_probe_pool(settings)
         try:
             yield
         finally:
+            await app.state.probe.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -65,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(apikeys_router)
     app.include_router(stats_router)
     app.add_middleware(BodyLimit)
+    app.add_middleware(StatsCache)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -26,7 +26,10 @@ async def database_url() -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     """Settings of the app under test."""
-    return Settings(database_url=database_url, pool_size=5, max_overflow=5)
+    # No statistics cache here: it keys answers by the committed data version, and these
+    # tests write in a transaction that never commits. The cache is tested where requests
+    # commit (test_concurrency.py, test_stats_machine.py).
+    return Settings(database_url=database_url, pool_size=5, max_overflow=5, stats_cache=False)
 
 
 @pytest.fixture(scope="session")
@@ -61,9 +64,6 @@ async def client(app: FastAPI, db: AsyncSession) -> AsyncIterator[AsyncClient]:
         yield db
 
     app.dependency_overrides[get_session] = test_session
-    # Versions numbered inside a rolled-back test come again in the next test, with other
-    # data: answers cached under them must not outlive the test.
-    app.state.stats_cache = None
     try:
         async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as c:
             yield c

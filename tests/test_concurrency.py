@@ -205,3 +205,23 @@ async def test_parallel_posts_into_one_bucket_keep_the_rollup_exact(live: Live) 
             text("SELECT max(seq) - min(seq) + 1 - count(*) FROM incident_revisions")
         )
         assert gaps == 0  # the change feed is numbered without holes
+
+
+async def test_cached_statistics_change_with_the_first_committed_write(live: Live) -> None:
+    url = "/v1/stats/fatalities?group_by=none&period=year"
+    first = await live.client.get(url)
+    again = await live.client.get(url)
+    assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
+    assert again.headers["cache-control"] == first.headers["cache-control"]
+    not_modified = await live.client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert not_modified.status_code == 304 and not not_modified.content
+
+    await live.client.post("/v1/incidents", json=incident(), headers=live.analyst)
+    after = await live.client.get(url)
+    assert after.headers["etag"] != first.headers["etag"]
+    assert after.json()["totals"]["killed"] == first.json()["totals"]["killed"] + 84
+    assert (
+        await live.client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    ).status_code == 200
+    keyed = await live.client.get(url, headers=live.analyst)  # with a key: not from the cache
+    assert keyed.json() == after.json()

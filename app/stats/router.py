@@ -1,11 +1,10 @@
-"""HTTP routes of the statistics: cacheable (ETag from the data version, 304, Cache-Control)
-and answered from an in-process cache while the data version stays the same."""
+"""HTTP routes of the statistics: cacheable (ETag from the data version, 304, Cache-Control);
+app/stats/cache.py serves answers again while the data version stays the same."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import OrderedDict
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -27,38 +26,6 @@ router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAc
 CACHE_SIZE = 256
 MAX_POINTS = 100_000
 Csv = Annotated[str | None, Query(max_length=2000)]
-
-
-class ResponseCache:
-    """Rendered answers by (request, data version): exact while the version holds, and a
-    version bump makes every old entry unreachable (they age out, least recent first)."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self.size = size
-        self.entries: OrderedDict[tuple[Any, ...], tuple[bytes, str, dict[str, str]]] = (
-            OrderedDict()
-        )
-
-    def get(self, key: tuple[Any, ...]) -> tuple[bytes, str, dict[str, str]] | None:
-        """The cached answer, marked most recently used."""
-        hit = self.entries.get(key)
-        if hit is not None:
-            self.entries.move_to_end(key)
-        return hit
-
-    def put(self, key: tuple[Any, ...], value: tuple[bytes, str, dict[str, str]]) -> None:
-        """Remember an answer, evicting the least recently used beyond the size."""
-        self.entries[key] = value
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
-
-
-def _cache(request: Request) -> ResponseCache:
-    cache = getattr(request.app.state, "stats_cache", None)
-    if cache is None:
-        cache = request.app.state.stats_cache = ResponseCache()
-    return cache
 
 
 def _check(field: str, values: list[str], allowed: set[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -86,14 +53,13 @@ def _if_none_match(request: Request, etag: str) -> bool:
 async def _answer(
     request: Request, session: SessionDep, key: tuple[Any, ...], render: Any
 ) -> Response:
-    """304, a cached answer, or a new one, all under the ETag of the data version.
+    """304 or a new answer, under the ETag of the data version.
 
     Every incident write bumps the data version in its own transaction, so an answer
     rendered between two reads of the same version saw exactly that version's data.
     """
-    version = await dataversion.current(session)
+    version = await dataversion.read(request, session)
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
-    cache = _cache(request)
     for _ in range(3):
         etag = f'"{version}-{digest}"'
         headers = {
@@ -103,14 +69,9 @@ async def _answer(
         }
         if _if_none_match(request, etag):
             return Response(status_code=304, headers=headers)
-        hit = cache.get((key, version))
-        if hit is not None:
-            body, media_type, extra = hit
-            return Response(body, media_type=media_type, headers={**headers, **extra})
         rendered = await render()
-        after = await dataversion.current(session)
-        if after == version:
-            cache.put((key, version), rendered)
+        after = await dataversion.read(request, session)
+        if after == version:  # StatsCache (app/stats/cache.py) keeps answers with an ETag
             body, media_type, extra = rendered
             return Response(body, media_type=media_type, headers={**headers, **extra})
         version = after  # a write landed meanwhile: render again at the new version
@@ -175,7 +136,8 @@ async def fatalities(
         _check("province", list(q.province), set(refs.provinces))
         _check("district", list(q.district), set(refs.districts))
         _check("perpetrator", list(q.perpetrator), set(refs.actors))
-    if len(service.periods(since, until, period)) > MAX_POINTS:
+    per_period = {"day": 1, "week": 7, "month": 28, "quarter": 90, "year": 365}[period]
+    if (until - since).days // per_period > MAX_POINTS:
         raise validation_problem(
             [
                 {
