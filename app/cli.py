@@ -82,6 +82,19 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild_rollups(args: argparse.Namespace) -> int:
+    """Recompute the statistics rollups from the incidents."""
+    from app.stats import rollup
+
+    async def run(session: AsyncSession) -> None:
+        await rollup.rebuild(session)
+        await session.commit()
+
+    asyncio.run(_with_session(run))
+    print("rollups rebuilt; restart the API so that its workers drop cached statistics")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the CLI."""
     p = argparse.ArgumentParser(prog="borderwatch", description=__doc__)
@@ -108,6 +121,9 @@ def parser() -> argparse.ArgumentParser:
         help="also add N synthetic incidents, flagged is_synthetic",
     )
     d.set_defaults(func=cmd_seed_demo)
+
+    r = sub.add_parser("rebuild-rollups", help="recompute the statistics rollups")
+    r.set_defaults(func=cmd_rebuild_rollups)
 
     k = sub.add_parser("keys", help="manage API keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)

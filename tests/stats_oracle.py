@@ -111,14 +111,24 @@ ROLLUP_DRIFT = text("""
         SELECT day, province_code, kind, status, category, categories, killed, injured,
                incidents
           FROM fatality_daily WHERE killed <> 0 OR injured <> 0 OR incidents <> 0
+    ), monthly_truth AS (
+        SELECT date_trunc('month', day::timestamp)::date, province_code, kind, status,
+               category, categories, sum(killed), sum(injured), sum(incidents)
+          FROM truth GROUP BY 1, 2, 3, 4, 5, 6
+    ), monthly AS (
+        SELECT month, province_code, kind, status, category, categories, killed, injured,
+               incidents
+          FROM fatality_monthly WHERE killed <> 0 OR injured <> 0 OR incidents <> 0
     )
     SELECT (SELECT count(*) FROM (SELECT * FROM truth EXCEPT SELECT * FROM stored) a)
          + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT SELECT * FROM truth) b)
          + (SELECT count(*) FROM (SELECT * FROM daily_truth EXCEPT SELECT * FROM daily) c)
          + (SELECT count(*) FROM (SELECT * FROM daily EXCEPT SELECT * FROM daily_truth) d)
+         + (SELECT count(*) FROM (SELECT * FROM monthly_truth EXCEPT SELECT * FROM monthly) e)
+         + (SELECT count(*) FROM (SELECT * FROM monthly EXCEPT SELECT * FROM monthly_truth) f)
 """)
 
 
 async def rollup_drift(db: AsyncSession | AsyncConnection) -> int:
-    """Buckets where either rollup differs from a recomputation over the incidents."""
+    """Buckets where any rollup differs from a recomputation over the incidents."""
     return int((await db.execute(ROLLUP_DRIFT)).scalar_one())

@@ -56,6 +56,9 @@ async def test_migrate_seed_and_create_a_key_from_an_empty_database() -> None:
         again = await run(url, "seed-demo", "--synthetic", "25")
         assert "25 incidents added" in again.stdout  # the 9 real ones are not stored twice
 
+        rebuilt = await run(url, "rebuild-rollups")
+        assert "rollups rebuilt" in rebuilt.stdout
+
         created = await run(url, "keys", "create", "--name", "ci analyst", "--role", "analyst")
         secret = created.stdout.strip().splitlines()[-1]
         assert secret.startswith("bw_") and len(secret) > 40
@@ -70,6 +73,13 @@ async def test_migrate_seed_and_create_a_key_from_an_empty_database() -> None:
             assert (totals["real"], totals["synthetic"]) == (9, 25)
             assert totals["killed"] == sample_killed()
             assert await conn.fetchval("SELECT count(*) FROM incident_revisions") == 34
+            # After seeding and a rebuild the rollups agree with the incidents.
+            assert await conn.fetchval(
+                "SELECT sum(killed) FROM fatality_daily WHERE category = ''"
+            ) == await conn.fetchval(
+                "SELECT sum(killed_total) FROM incidents WHERE deleted_at IS NULL"
+            )
+            assert await conn.fetchval("SELECT seq FROM data_version") == 34
             key = await conn.fetchrow("SELECT role, key_hash, prefix FROM api_keys")
             assert key["role"] == "analyst"
             assert bytes(key["key_hash"]) == hash_secret(secret)  # stored hashed, never plain

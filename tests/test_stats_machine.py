@@ -122,7 +122,7 @@ class Harness:
             await conn.execute(
                 text(
                     "TRUNCATE incident_revisions, casualties, incident_sources, incident_tags,"
-                    " incidents, fatality_rollup, fatality_daily, idempotency_keys"
+                    " incidents, fatality_rollup, fatality_daily, fatality_monthly, idempotency_keys"
                 )
             )
             # A change of data is a new version, or cached answers would outlive it.

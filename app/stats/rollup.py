@@ -42,13 +42,17 @@ _CONTRIBUTIONS = text("SELECT * FROM incident_contributions(CAST(:ids AS uuid[])
 
 _OLD = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(KEY + VALUES, _OLD_TYPES, strict=True))
 DAILY_KEY = ("day", "province_code", "kind", "status", "category", "categories")
+MONTHLY_KEY = ("month", *DAILY_KEY[1:])
 _KEY = ", ".join(KEY)
 _DAILY_KEY = ", ".join(DAILY_KEY)
 
 _SAME = " AND ".join(f"r.{c} = d.{c}" for c in KEY)
 _SAME_DAILY = " AND ".join(f"r.{c} = d.{c}" for c in DAILY_KEY)
+_SAME_MONTHLY = " AND ".join(f"r.{c} = d.{c}" for c in MONTHLY_KEY)
+_MONTHLY_KEY = ", ".join(MONTHLY_KEY)
 _RETURNED = ", ".join(f"r.{c}" for c in KEY)
 _RETURNED_DAILY = ", ".join(f"r.{c}" for c in DAILY_KEY)
+_RETURNED_MONTHLY = ", ".join(f"r.{c}" for c in MONTHLY_KEY)
 _ADD = (
     "SET killed = r.killed + d.killed, injured = r.injured + d.injured, "
     "incidents = r.incidents + d.incidents"
@@ -57,8 +61,8 @@ _NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
 
 # One statement: the delta per bucket (new contributions minus old ones) added to the rows
 # that exist and inserted where none does, in the fine rollup and, summed coarser, in the
-# daily one. Not INSERT … ON CONFLICT: PostgreSQL checks the proposed row (a negative delta)
-# against CHECK (killed >= 0) before it looks for the conflict. Update-then-insert is safe
+# daily and monthly ones. Not INSERT … ON CONFLICT: PostgreSQL checks the proposed row
+# (a negative delta) against CHECK (killed >= 0) before it looks for the conflict. Update-then-insert is safe
 # because every rollup write holds the data_version lock (see apply()).
 _APPLY = text(f"""
 WITH delta AS (
@@ -81,10 +85,22 @@ WITH delta AS (
 ), daily_updated AS (
     UPDATE fatality_daily r {_ADD} FROM daily_delta d WHERE {_SAME_DAILY}
     RETURNING {_RETURNED_DAILY}
+), daily_inserted AS (
+    INSERT INTO fatality_daily ({_DAILY_KEY}, killed, injured, incidents)
+    SELECT * FROM daily_delta d
+     WHERE NOT EXISTS (SELECT 1 FROM daily_updated r WHERE {_SAME_DAILY})
+), monthly_delta AS (
+    SELECT date_trunc('month', day::timestamp)::date AS month, province_code, kind, status,
+           category, categories, sum(killed) AS killed, sum(injured) AS injured,
+           sum(incidents) AS incidents
+      FROM daily_delta GROUP BY 1, 2, 3, 4, 5, 6 {_NONZERO}
+), monthly_updated AS (
+    UPDATE fatality_monthly r {_ADD} FROM monthly_delta d WHERE {_SAME_MONTHLY}
+    RETURNING {_RETURNED_MONTHLY}
 )
-INSERT INTO fatality_daily ({_DAILY_KEY}, killed, injured, incidents)
-SELECT * FROM daily_delta d
- WHERE NOT EXISTS (SELECT 1 FROM daily_updated r WHERE {_SAME_DAILY})
+INSERT INTO fatality_monthly ({_MONTHLY_KEY}, killed, injured, incidents)
+SELECT * FROM monthly_delta d
+ WHERE NOT EXISTS (SELECT 1 FROM monthly_updated r WHERE {_SAME_MONTHLY})
 """)
 
 Contributions = list[dict[str, Any]]
@@ -110,6 +126,7 @@ async def apply(
 
 
 _REBUILD = [
+    "DELETE FROM fatality_monthly",
     "DELETE FROM fatality_daily",
     "DELETE FROM fatality_rollup",
     f"""INSERT INTO fatality_rollup ({_KEY}, killed, injured, incidents)
@@ -118,6 +135,10 @@ _REBUILD = [
     f"""INSERT INTO fatality_daily ({_DAILY_KEY}, killed, injured, incidents)
         SELECT {_DAILY_KEY}, sum(killed), sum(injured), sum(incidents)
           FROM fatality_rollup GROUP BY {_DAILY_KEY}""",
+    f"""INSERT INTO fatality_monthly ({_MONTHLY_KEY}, killed, injured, incidents)
+        SELECT date_trunc('month', day::timestamp)::date, province_code, kind, status,
+               category, categories, sum(killed), sum(injured), sum(incidents)
+          FROM fatality_daily GROUP BY 1, 2, 3, 4, 5, 6""",
 ]
 
 

@@ -134,34 +134,69 @@ def _conditions(q: Query) -> tuple[str, str, str, dict[str, Any]]:
     return ("fatality_rollup" if fine else "fatality_daily"), counted, incidents, params
 
 
+def _sources(
+    table: str, since: date, until: date, by_month: bool
+) -> list[tuple[str, str, date, date]]:
+    """(table, day column, first day, last day) to read: the monthly rollup for the whole
+    months of the range when the answer is by month or coarser, the daily one for the
+    clipped months at its edges."""
+    if table != "fatality_daily" or not by_month:
+        return [(table, "day", since, until)]
+    first = since if since.day == 1 else next_start(since.replace(day=1), "month")
+    after = next_start(until.replace(day=1), "month")
+    last = until if until == after - timedelta(days=1) else until.replace(day=1) - timedelta(days=1)
+    if first > last:
+        return [(table, "day", since, until)]
+    out = [("fatality_monthly", "month", first, last)]
+    if since < first:
+        out.append((table, "day", since, first - timedelta(days=1)))
+    if last < until:
+        out.append((table, "day", last + timedelta(days=1), until))
+    return out
+
+
+def _union(q: Query, table: str, columns: str, condition: str, params: dict[str, Any]) -> str:
+    """SELECT … FROM each source of q's range, filtered, as one UNION ALL (binds into params)."""
+    parts = []
+    filters = q.filters()
+    for column, values in filters.items():
+        params[column] = list(values)
+    for n, (source, day, first, last) in enumerate(
+        _sources(table, q.since, q.until, q.period in ("month", "quarter", "year"))
+    ):
+        params[f"first_{n}"], params[f"last_{n}"] = first, last
+        where = [f"{day} BETWEEN :first_{n} AND :last_{n}", f"({condition})"]
+        where += [f"{column} = ANY(:{column})" for column in filters]
+        parts.append(f"SELECT {day} AS day, {columns} FROM {source} WHERE {' AND '.join(where)}")
+    return " UNION ALL ".join(parts)
+
+
 async def _rows(session: AsyncSession, q: Query) -> list[Any]:
     table, counted, incidents, params = _conditions(q)
-    where = ["day BETWEEN :since AND :until", f"({counted} OR {incidents})"]
-    for column, values in q.filters().items():
-        params[column] = list(values)
-        where.append(f"{column} = ANY(:{column})")
+    rows = _union(
+        q,
+        table,
+        f"{KEY_COLUMN[q.group_by]} AS key, category, categories, killed, injured, incidents",
+        f"{counted} OR {incidents}",
+        params,
+    )
     sql = f"""
-        SELECT date_trunc(:period, day)::date AS start, {KEY_COLUMN[q.group_by]} AS key,
+        SELECT date_trunc(:period, day::timestamp)::date AS start, key,
                coalesce(sum(killed) FILTER (WHERE {counted}), 0) AS killed,
                coalesce(sum(injured) FILTER (WHERE {counted}), 0) AS injured,
                coalesce(sum(incidents) FILTER (WHERE {incidents}), 0) AS incidents
-          FROM {table}
-         WHERE {" AND ".join(where)}
+          FROM ({rows}) AS picked
          GROUP BY 1, 2
     """
-    params |= {"since": q.since, "until": q.until, "period": q.period}
-    return list(await session.execute(text(sql), params))
+    return list(await session.execute(text(sql), params | {"period": q.period}))
 
 
 async def _distinct_incidents(session: AsyncSession, q: Query) -> int:
     """Incidents having any of the categories asked for (totals when grouped by category)."""
     table, _, _, params = _conditions(q)
-    where = ["day BETWEEN :since AND :until", "category = ''", "categories & :mask <> 0"]
-    for column, values in q.filters().items():
-        params[column] = list(values)
-        where.append(f"{column} = ANY(:{column})")
-    sql = f"SELECT coalesce(sum(incidents), 0) FROM {table} WHERE {' AND '.join(where)}"
-    return int(await session.scalar(text(sql), params | {"since": q.since, "until": q.until}) or 0)
+    rows = _union(q, table, "incidents", "category = '' AND categories & :mask <> 0", params)
+    sql = f"SELECT coalesce(sum(incidents), 0) FROM ({rows}) AS picked"
+    return int(await session.scalar(text(sql), params) or 0)
 
 
 async def _labels(session: AsyncSession, group_by: GroupBy, keys: set[str]) -> dict[str, str]:
