@@ -21,7 +21,8 @@ async def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     import app.models  # noqa: F401  (registers every table)
     from app.db import create_engine, create_sessionmaker
 
-    engine = create_engine(get_settings())
+    # Operator commands may run for minutes (a rebuild at 1M incidents): no statement timeout.
+    engine = create_engine(get_settings().model_copy(update={"statement_timeout_ms": 0}))
     try:
         async with create_sessionmaker(engine)() as session:
             return await work(session)

@@ -4,7 +4,9 @@ measured with wrk in the same run, at growing numbers of synthetic incidents.
     .venv/bin/python bench/stats_bench.py [--sizes 10000,100000,1000000] [--duration 15]
 
 Uses DATABASE_URL if set, else creates the database bw_bench from borderwatch_template
-(what scripts/serve.sh provisions). The server runs with 2 Uvicorn workers. Prints a Markdown
+(what scripts/serve.sh provisions). Incidents are bulk-loaded by bench/load_synthetic.sql
+(deterministic synthetic rows) and the rollups rebuilt with `borderwatch rebuild-rollups`;
+"load s" is both. The server runs with 2 Uvicorn workers. Prints a Markdown
 table and appends it, with the machine, to bench/RESULTS.md (--no-record to skip).
 """
 
@@ -47,21 +49,42 @@ def ensure_wrk() -> None:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor())
-    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-               if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        line.split()[1]
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
     pg = sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-X", "-tAc", "SHOW server_version")
-    return (f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB RAM, "
-            f"PostgreSQL {pg.strip()}, Python {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {int(mem) // 1024 // 1024} GiB RAM, "
+        f"PostgreSQL {pg.strip()}, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
-        [str(BIN / "borderwatch"), "serve", "--port", str(PORT), "--workers", "2",
-         "--log-level", "warning"], env=env, cwd=ROOT)
+        [
+            str(BIN / "borderwatch"),
+            "serve",
+            "--port",
+            str(PORT),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+    )
     for _ in range(100):
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/readyz") as r:  # noqa: S310
@@ -78,9 +101,11 @@ def wrk(path: str, duration: int) -> dict[str, float]:
     for _ in range(50):  # warm both workers' caches and connection pools
         urllib.request.urlopen(url).read()  # noqa: S310
     out = sh("wrk", "-t1", "-c4", f"-d{duration}s", "--latency", url)
+
     def ms(value: str) -> float:
         number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
         return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
     p50 = ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -102,17 +127,46 @@ def main() -> None:
     env.pop("BW_DATABASE_URL", None)
     sh(str(BIN / "borderwatch"), "migrate", env=env)
     rows = []
+    loaded = 0
+    psql_url = url.replace("postgresql+asyncpg://", "postgresql://")
     for size in [int(s) for s in args.sizes.split(",")]:
         started = time.monotonic()
-        sh(str(BIN / "borderwatch"), "seed-demo", "--synthetic", str(size), env=env)
+        sh(
+            "psql",
+            psql_url,
+            "-X",
+            "-q",
+            "-v",
+            f"start={loaded + 1}",
+            "-v",
+            f"stop={size}",
+            "-f",
+            str(ROOT / "bench" / "load_synthetic.sql"),
+        )
+        sh(str(BIN / "borderwatch"), "rebuild-rollups", env=env)
         load_s = time.monotonic() - started
-        psql_url = url.replace("postgresql+asyncpg://", "postgresql://")
+        loaded = size
         sh("psql", psql_url, "-X", "-q", "-c", "VACUUM ANALYZE")
-        counts = sh("psql", psql_url, "-X", "-tAc",
-                    "SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM "
-                    "fatality_rollup), (SELECT count(*) FROM fatality_daily)").strip().split("|")
-        result = {"incidents": int(counts[0]), "fine": int(counts[1]),
-                  "daily": int(counts[2]), "load_s": load_s}
+        counts = (
+            sh(
+                "psql",
+                psql_url,
+                "-X",
+                "-tAc",
+                "SELECT (SELECT count(*) FROM incidents), (SELECT count(*) FROM "
+                "fatality_rollup), (SELECT count(*) FROM fatality_daily), (SELECT count(*) "
+                "FROM fatality_monthly)",
+            )
+            .strip()
+            .split("|")
+        )
+        result = {
+            "incidents": int(counts[0]),
+            "fine": int(counts[1]),
+            "daily": int(counts[2]),
+            "monthly": int(counts[3]),
+            "load_s": load_s,
+        }
         for label, cache in (("cached", "true"), ("uncached", "false")):
             server = serve({**env, "BW_STATS_CACHE": cache})
             try:
@@ -134,7 +188,8 @@ def main() -> None:
         "per-process cache of the current data version (the normal case for polling "
         "dashboards); *uncached*: `BW_STATS_CACHE=false`, every request aggregates the rollup.",
         "",
-        "| incidents | fine / daily rollup rows | `/healthz` p50 / p99 ms | stats cached p50 / p99 ms | "
+        "| incidents | fine / daily / monthly rollup rows | `/healthz` p50 / p99 ms | "
+        "stats cached p50 / p99 ms | "
         "cached ÷ healthz (p50) | stats uncached p50 / p99 ms | uncached ÷ healthz (p50) | "
         "load s |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -142,22 +197,29 @@ def main() -> None:
     for r in rows:
         h, c, u = r["healthz"], r["cached"], r["uncached"]  # type: ignore[index]
         lines.append(
-            f"| {r['incidents']:,} | {r['fine']:,} / {r['daily']:,} | {h['p50']:.2f} / "
+            f"| {r['incidents']:,} | {r['fine']:,} / {r['daily']:,} / {r['monthly']:,} | "
+            f"{h['p50']:.2f} / "
             f"{h['p99']:.2f} | {c['p50']:.2f} / {c['p99']:.2f} | {c['p50'] / h['p50']:.2f} | "
-            f"{u['p50']:.2f} / {u['p99']:.2f} | {u['p50'] / h['p50']:.2f} | {r['load_s']:.0f} |")
+            f"{u['p50']:.2f} / {u['p99']:.2f} | {u['p50'] / h['p50']:.2f} | {r['load_s']:.0f} |"
+        )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
-        lines += ["", f"Stats p50 at {last['incidents']:,} ÷ at {first['incidents']:,}: cached "
-                  f"{last['cached']['p50'] / first['cached']['p50']:.2f}, uncached "  # type: ignore[index]
-                  f"{last['uncached']['p50'] / first['uncached']['p50']:.2f}."]  # type: ignore[index]
+        lines += [
+            "",
+            f"Stats p50 at {last['incidents']:,} ÷ at {first['incidents']:,}: cached "
+            f"{last['cached']['p50'] / first['cached']['p50']:.2f}, uncached "  # type: ignore[index]
+            f"{last['uncached']['p50'] / first['uncached']['p50']:.2f}.",
+        ]  # type: ignore[index]
     table = "\n".join(lines) + "\n"
     print(table)
     if not args.no_record:
         results = ROOT / "bench" / "RESULTS.md"
         if not results.exists():
-            results.write_text("# Benchmark results\n\nRecorded by the scripts in bench/; "
-                               "newest last. Ratios are against baselines measured in the "
-                               "same run.\n\n")
+            results.write_text(
+                "# Benchmark results\n\nRecorded by the scripts in bench/; "
+                "newest last. Ratios are against baselines measured in the "
+                "same run.\n\n"
+            )
         with results.open("a") as f:
             f.write("\n" + table)
 

@@ -62,8 +62,8 @@ _NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
 # One statement: the delta per bucket (new contributions minus old ones) added to the rows
 # that exist and inserted where none does, in the fine rollup and, summed coarser, in the
 # daily and monthly ones. Not INSERT … ON CONFLICT: PostgreSQL checks the proposed row
-# (a negative delta) against CHECK (killed >= 0) before it looks for the conflict. Update-then-insert is safe
-# because every rollup write holds the data_version lock (see apply()).
+# (a negative delta) against CHECK (killed >= 0) before it looks for the conflict.
+# Update-then-insert is safe because every rollup writer holds the data_version lock.
 _APPLY = text(f"""
 WITH delta AS (
     SELECT {_KEY}, sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents
@@ -143,7 +143,8 @@ _REBUILD = [
 
 
 async def rebuild(session: AsyncSession) -> None:
-    """Recompute both rollups from the incidents (after a bulk load or a restore)."""
+    """Recompute the rollups from the incidents (after a bulk load or a restore)."""
+    await session.execute(text("SET LOCAL statement_timeout = 0"))  # minutes at 1M incidents
     await session.execute(_LOCK)
     for statement in _REBUILD:
         await session.execute(text(statement))
