@@ -33,20 +33,6 @@ from app.timeutil import today_karachi
 
 EARLIEST = date(2001, 1, 1)
 MAX_COUNT = 10_000
-# Set by the server; a client that sends one gets a 422 naming it (no mass assignment).
-SERVER_OWNED = frozenset(
-    {
-        "id",
-        "killed_total",
-        "injured_total",
-        "version",
-        "created_by",
-        "created_at",
-        "updated_at",
-        "deleted_at",
-        "is_synthetic",
-    }
-)
 SLUG_RE = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 HTTP_URL_RE = re.compile(r"https?://[^\s/?#]+\S*", re.IGNORECASE)  # used with fullmatch
 ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")

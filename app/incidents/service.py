@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import dataversion
@@ -110,11 +110,13 @@ class NewIncident:
         return sum(i for _, i in self.casualties.values())
 
     def columns(self) -> dict[str, Any]:
-        """Values of the incidents row (without id and bookkeeping)."""
+        """Values of the incidents row by column (without id and bookkeeping; the point as
+        `lon` and `lat`, which the writes turn into `geom`)."""
         return {
             "occurred_on": self.occurred_on,
             "date_precision": self.date_precision,
-            "geom": f"SRID=4326;POINT({self.lon!r} {self.lat!r})",
+            "lon": self.lon,
+            "lat": self.lat,
             "geo_precision": self.geo_precision,
             "place_name": self.place_name,
             "province_code": self.province,
@@ -250,30 +252,39 @@ def parse_batch(rows: Sequence[Any], refs: References) -> list[IncidentIn]:
 
 # Bulk writes send one array per column and let PostgreSQL unnest them: one statement per
 # table whatever the batch size.
-_INSERT_INCIDENTS = text("""
-    INSERT INTO incidents (id, occurred_on, date_precision, geom, geo_precision, place_name,
-        province_code, district_slug, kind, attack_type, target_type, perpetrator_slug,
-        attribution, killed_total, injured_total, fatality_low, fatality_high, crossing_slug,
-        description, status, is_synthetic, created_by)
-    SELECT u.id, u.occurred_on, u.date_precision, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
-        u.geo_precision, u.place_name, u.province, u.district, u.kind, u.attack_type,
-        u.target_type, u.perpetrator, u.attribution, u.killed, u.injured, u.low, u.high,
-        u.crossing, u.description, u.status, u.synthetic, :actor
-      FROM unnest(CAST(:id AS uuid[]), CAST(:occurred_on AS date[]),
-                  CAST(:date_precision AS text[]), CAST(:lon AS float8[]),
-                  CAST(:lat AS float8[]), CAST(:geo_precision AS text[]),
-                  CAST(:place_name AS text[]), CAST(:province AS text[]),
-                  CAST(:district AS text[]), CAST(:kind AS text[]),
-                  CAST(:attack_type AS text[]), CAST(:target_type AS text[]),
-                  CAST(:perpetrator AS text[]), CAST(:attribution AS text[]),
-                  CAST(:killed AS int[]), CAST(:injured AS int[]), CAST(:low AS int[]),
-                  CAST(:high AS int[]), CAST(:crossing AS text[]),
-                  CAST(:description AS text[]), CAST(:status AS text[]),
-                  CAST(:synthetic AS bool[]))
-        AS u(id, occurred_on, date_precision, lon, lat, geo_precision, place_name, province,
-             district, kind, attack_type, target_type, perpetrator, attribution, killed,
-             injured, low, high, crossing, description, status, synthetic)
-""")
+# Columns of NewIncident.columns() (plus id and is_synthetic) with their SQL types.
+_INCIDENT_TYPES = {
+    "id": "uuid",
+    "occurred_on": "date",
+    "date_precision": "text",
+    "lon": "float8",
+    "lat": "float8",
+    "geo_precision": "text",
+    "place_name": "text",
+    "province_code": "text",
+    "district_slug": "text",
+    "kind": "text",
+    "attack_type": "text",
+    "target_type": "text",
+    "perpetrator_slug": "text",
+    "attribution": "text",
+    "killed_total": "int",
+    "injured_total": "int",
+    "fatality_low": "int",
+    "fatality_high": "int",
+    "crossing_slug": "text",
+    "description": "text",
+    "status": "text",
+    "is_synthetic": "bool",
+}
+_STORED = [c for c in _INCIDENT_TYPES if c not in ("lon", "lat")]
+_INSERT_INCIDENTS = text(f"""
+    INSERT INTO incidents ({", ".join(_STORED)}, geom, created_by)
+    SELECT {", ".join(f"u.{c}" for c in _STORED)},
+           ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326), :actor
+      FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _INCIDENT_TYPES.items())})
+        AS u({", ".join(_INCIDENT_TYPES)})
+""")  # noqa: S608 - formatted from the constant column list; values are bound
 _INSERT_CASUALTIES = text("""
     INSERT INTO casualties (incident_id, category, killed, injured)
     SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:category AS text[]),
@@ -302,6 +313,13 @@ _REVISIONS_CREATED = text("""
     )
     SELECT doc::text FROM docs ORDER BY n
 """)
+
+
+def _stored(new: NewIncident) -> dict[str, Any]:
+    """The incidents row's values for an UPDATE: the point as geom."""
+    values = new.columns()
+    lon, lat = values.pop("lon"), values.pop("lat")
+    return {**values, "geom": func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326)}
 
 
 def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -343,33 +361,7 @@ async def insert_incidents(
     transaction; the stored documents' JSON text, in order."""
     if not items:
         return []
-    rows = [
-        {
-            "id": n.id,
-            "occurred_on": n.occurred_on,
-            "date_precision": n.date_precision,
-            "lon": n.lon,
-            "lat": n.lat,
-            "geo_precision": n.geo_precision,
-            "place_name": n.place_name,
-            "province": n.province,
-            "district": n.district,
-            "kind": n.kind,
-            "attack_type": n.attack_type,
-            "target_type": n.target_type,
-            "perpetrator": n.perpetrator,
-            "attribution": n.attribution,
-            "killed": n.killed_total,
-            "injured": n.injured_total,
-            "low": n.fatality_range[0] if n.fatality_range else None,
-            "high": n.fatality_range[1] if n.fatality_range else None,
-            "crossing": n.crossing,
-            "description": n.description,
-            "status": n.status,
-            "synthetic": n.is_synthetic,
-        }
-        for n in items
-    ]
+    rows = [{"id": n.id, **n.columns(), "is_synthetic": n.is_synthetic} for n in items]
     await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})
     await _insert_rows(session, items)
     ids = [n.id for n in items]
@@ -552,7 +544,7 @@ async def update_incident(
             Incident.version == state.version,
             Incident.deleted_at.is_(None),
         )
-        .values(**new.columns(), version=Incident.version + 1, updated_at=text("now()"))
+        .values(**_stored(new), version=Incident.version + 1, updated_at=text("now()"))
         .returning(Incident.version)
     )
     if version is None:  # another write committed since we read it
