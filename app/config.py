@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     readiness_timeout_s: float = Field(default=2.0, gt=0)
     public_read: bool = Field(default=True, description="Reads need no API key when true.")
     retry_after_s: int = Field(default=5, ge=1, description="Retry-After on 503 answers.")
+    cursor_secret: str | None = Field(
+        default=None,
+        description="Key that signs list cursors; default: derived from the database URL, "
+        "the same for every worker that shares the database.",
+    )
     stats_cache: bool = Field(
         default=True, description="Keep rendered statistics per data version in memory."
     )
@@ -50,6 +55,11 @@ class Settings(BaseSettings):
     @classmethod
     def _asyncpg(cls, v: str) -> str:
         return to_asyncpg_url(v)
+
+
+def cursor_key(settings: Settings) -> bytes:
+    """The secret that signs list cursors."""
+    return (settings.cursor_secret or settings.database_url).encode()
 
 
 @lru_cache

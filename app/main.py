@@ -17,6 +17,7 @@ from app.config import Settings, get_settings
 from app.crossings.router import router as crossings_router
 from app.db import create_engine, create_probe_pool, create_sessionmaker
 from app.errors import document_problems, install_error_handlers, problems_router
+from app.exports.router import router as exports_router
 from app.health import router as health_router
 from app.incidents.router import router as incidents_router
 from app.limits import BodyLimit
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(apikeys_router)
     app.include_router(stats_router)
+    app.include_router(exports_router)
     app.add_middleware(BodyLimit)
     app.add_middleware(StatsCache)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy import text
 
 from app.auth import ReadAccess
 from app.crossings import service
@@ -52,3 +54,46 @@ async def get_crossing(session: SessionDep, slug: Slug) -> CrossingDetail:
 async def status_history(session: SessionDep, slug: Slug) -> StatusHistory:
     """Status events of a crossing, newest first."""
     return StatusHistory(items=(await _get(session, slug)).status_history)
+
+
+_NEAR = text("""
+    SELECT incident_document(i)::text AS doc,
+           ST_Distance(i.geom::geography, c.geom::geography) / 1000 AS distance_km
+      FROM crossing_points c
+      JOIN incidents i ON ST_DWithin(i.geom::geography, c.geom::geography, :radius_m)
+     WHERE c.slug = :slug AND i.deleted_at IS NULL AND i.status <> 'retracted'
+     ORDER BY distance_km, i.id
+     LIMIT :limit
+""")
+
+
+@router.get(
+    "/{slug}/incidents",
+    summary="Incidents near a crossing, nearest first",
+    responses={404: {"description": "No such crossing"}},
+)
+async def incidents_near(
+    session: SessionDep,
+    slug: Slug,
+    radius_km: Annotated[float, Query(gt=0, le=300, description="Search radius")] = 25,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Response:
+    """Live incidents within `radius_km` of the crossing, each with its geodesic
+    `distance_km` (on the WGS 84 spheroid), nearest first; the search uses the GiST index
+    on the incidents' geography."""
+    await _get(session, slug)
+    rows = await session.execute(
+        _NEAR, {"slug": slug, "radius_m": radius_km * 1000, "limit": limit}
+    )
+    # Each document is a JSON object built by PostgreSQL: add distance_km before its "}".
+    items = [r.doc[:-1] + f', "distance_km" : {r.distance_km:.3f}}}' for r in rows]
+    return Response(
+        '{"crossing":'
+        + json.dumps(slug)
+        + ',"radius_km":'
+        + json.dumps(radius_km)
+        + ',"items":['
+        + ",".join(items)
+        + "]}",
+        media_type="application/json",
+    )

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
+from app import dataversion
 from app.auth import Caller, ReadAccess, require_role
+from app.config import cursor_key
 from app.db import SessionDep
-from app.errors import Problem, validation_problem
+from app.errors import Problem, unavailable, validation_problem
 from app.idempotency import HEADER, REPLAYED, Stored, claim, remember
-from app.incidents import service
+from app.incidents import listing, service
 from app.incidents.schemas import BatchIn, BatchOut, HistoryOut, IncidentIn, IncidentOut
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -31,6 +33,7 @@ IdempotencyKey = Annotated[
 ]
 ENTITY_TAG_RE = re.compile(r'(?:W/)?"[\x21\x23-\x7e]*"')
 JSON = "application/json"
+GEOJSON = "application/geo+json"
 
 
 def _id(value: str) -> uuid.UUID:
@@ -167,6 +170,126 @@ async def create_batch(
     await _store(request, session, caller, idempotency_key, response)
     await session.commit()
     return response
+
+
+Filter = Annotated[str | None, Query(max_length=2000)]
+
+
+async def _consistent(request: Request, session: SessionDep, read: Any) -> tuple[Any, int]:
+    """Run read() between two reads of the same data version: its X-Data-Version then names
+    exactly the data it saw (every write bumps the version in its own transaction)."""
+    version = await dataversion.current(session)
+    for _ in range(5):
+        result = await read()
+        after = await dataversion.current(session)
+        if after == version:
+            return result, version
+        version = after
+    raise unavailable(
+        "The data kept changing while it was read; retry.",
+        request.app.state.settings.retry_after_s,
+    )
+
+
+@router.get(
+    "/incidents",
+    summary="List incidents",
+    dependencies=[ReadAccess],
+    responses={
+        200: {"content": {GEOJSON: {}}},
+        400: {"description": "A cursor that this API did not make"},
+        422: {"description": "A bad filter or limit"},
+    },
+)
+async def list_incidents(
+    request: Request,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=500, description="next_cursor of the previous page")
+    ] = None,
+    format: Literal["json", "geojson"] = "json",
+    since: Filter = None,
+    until: Filter = None,
+    province: Filter = None,
+    district: Filter = None,
+    perpetrator: Filter = None,
+    attack_type: Filter = None,
+    target_type: Filter = None,
+    kind: Filter = None,
+    status: Filter = None,
+    category: Filter = None,
+    min_killed: Filter = None,
+    bbox: Filter = None,
+    near: Filter = None,
+    crossing: Filter = None,
+    radius_km: Filter = None,
+    updated_since: Filter = None,
+    q: Filter = None,
+) -> Response:
+    """Incidents newest first (occurred_on descending, then id), filtered as SPEC says;
+    multi-valued filters take comma-separated values. Keyset pages: pass `next_cursor` as
+    `cursor`. `format=geojson` gives a FeatureCollection with a `next` link. Retracted and
+    deleted incidents are never listed. `X-Data-Version` names the data the page reflects."""
+    raw = {k: v for k, v in locals().items() if k in listing.FILTER_NAMES}
+    filters = listing.parse_filters(raw, await service.load_references(session))
+    scope = listing.scope_of(filters)
+    secret = cursor_key(request.app.state.settings)
+    params: dict[str, Any] = {"limit": limit + 1}
+    after = listing.decode_cursor(secret, cursor, scope) if cursor is not None else None
+    sql = listing.page_query(filters, params, after)
+
+    async def read() -> list[Any]:
+        return list(await session.execute(sql, params))
+
+    rows, version = await _consistent(request, session, read)
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = listing.encode_cursor(secret, rows[-1].occurred_on, rows[-1].id, scope)
+    headers = {"X-Data-Version": str(version)}
+    if format == "geojson":
+        features = []
+        for row in rows:
+            doc = json.loads(row.doc)
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": doc["id"],
+                    "geometry": doc.pop("location"),
+                    "properties": doc,
+                }
+            )
+        links = []
+        if next_cursor is not None:
+            links.append(
+                {
+                    "rel": "next",
+                    "type": GEOJSON,
+                    "href": str(request.url.include_query_params(cursor=next_cursor)),
+                }
+            )
+        body = {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberReturned": len(features),
+            "links": links,
+            "next_cursor": next_cursor,
+        }
+        return Response(
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+            media_type=GEOJSON,
+            headers=headers,
+        )
+    return Response(
+        '{"items":['
+        + ",".join(r.doc for r in rows)
+        + '],"next_cursor":'
+        + json.dumps(next_cursor)
+        + "}",
+        media_type=JSON,
+        headers=headers,
+    )
 
 
 @router.get(

@@ -1,0 +1,1 @@
+"""Bulk reads for researchers: the change feed (exports come next)."""
