@@ -225,3 +225,47 @@ async def test_cached_statistics_change_with_the_first_committed_write(live: Liv
     ).status_code == 200
     keyed = await live.client.get(url, headers=live.analyst)  # with a key: not from the cache
     assert keyed.json() == after.json()
+
+
+async def test_a_cursor_walk_is_complete_while_incidents_are_inserted(live: Live) -> None:
+    from datetime import date, timedelta
+
+    seeded = await live.client.post(
+        "/v1/incidents:batch",
+        json={
+            "incidents": [
+                incident(
+                    occurred_on=(date(2022, 1, 1) + timedelta(days=n)).isoformat(),
+                    place_name="walk",
+                )
+                for n in range(120)
+            ]
+        },
+        headers=live.analyst,
+    )
+    existing = {i["id"] for i in seeded.json()["items"]}
+
+    async def writer() -> None:
+        for n in range(30):  # new rows land before, among and after the walk's position
+            day = (date(2021, 9, 1) + timedelta(days=17 * n)).isoformat()
+            await live.client.post(
+                "/v1/incidents",
+                json=incident(occurred_on=day, place_name="walk"),
+                headers=live.analyst,
+            )
+
+    async def walker() -> list[str]:
+        ids: list[str] = []
+        cursor = None
+        while True:
+            params = {"q": "walk", "limit": 7, **({"cursor": cursor} if cursor else {})}
+            body = (await live.client.get("/v1/incidents", params=params)).json()
+            ids += [i["id"] for i in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                return ids
+            await asyncio.sleep(0)
+
+    walked, _ = await asyncio.gather(walker(), writer())
+    assert len(walked) == len(set(walked))  # no duplicates
+    assert existing <= set(walked)  # no gaps among the rows that were there all along
