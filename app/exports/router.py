@@ -1,16 +1,25 @@
-"""GET /v1/changes: every incident write in commit order, to keep a copy in sync."""
+"""The researchers' routes: the change feed, and exports streamed by PostgreSQL."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+import anyio
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 
 from app import dataversion
 from app.auth import ReadAccess
 from app.db import SessionDep
+from app.errors import validation_problem
+from app.exports import service
+from app.incidents import listing
+from app.incidents.service import load_references
+
+Filter = Annotated[str | None, Query(max_length=2000)]
 
 router = APIRouter(prefix="/v1", tags=["changes"], dependencies=[ReadAccess])
 
@@ -52,3 +61,91 @@ async def changes(
         + "}"
     )
     return Response(body, media_type="application/json", headers={"X-Data-Version": str(upto)})
+
+
+@router.get(
+    "/exports/incidents",
+    summary="Export incidents (NDJSON, JSON, GeoJSON, CSV), streamed",
+    responses={
+        200: {"content": {m: {} for m in service.MEDIA.values()}},
+        422: {"description": "A bad filter, format or version"},
+    },
+)
+async def export_incidents(
+    request: Request,
+    session: SessionDep,
+    format: Literal["ndjson", "json", "geojson", "csv"] = "ndjson",
+    version: Annotated[
+        int | None, Query(ge=0, description="Reproduce the data as of this X-Data-Version")
+    ] = None,
+    since: Filter = None,
+    until: Filter = None,
+    province: Filter = None,
+    district: Filter = None,
+    perpetrator: Filter = None,
+    attack_type: Filter = None,
+    target_type: Filter = None,
+    kind: Filter = None,
+    status: Filter = None,
+    category: Filter = None,
+    min_killed: Filter = None,
+    bbox: Filter = None,
+    near: Filter = None,
+    crossing: Filter = None,
+    radius_km: Filter = None,
+    updated_since: Filter = None,
+    q: Filter = None,
+) -> StreamingResponse:
+    """Every matching incident, ordered by id, streamed from PostgreSQL's COPY in one
+    snapshot with constant memory. CSV flattens casualties into `killed_<category>` and
+    `injured_<category>` columns. `X-Data-Version` names the data exported; asking again
+    with `version=<that number>` later gives the same bytes, rebuilt from the revision
+    history, whatever was edited or deleted since."""
+    raw = {k: v for k, v in locals().items() if k in listing.FILTER_NAMES}
+    filters = listing.parse_filters(raw, await load_references(session))
+    if version is not None and version > await dataversion.current(session):
+        raise validation_problem(
+            [{"field": "version", "message": "is newer than the data (see X-Data-Version)"}]
+        )
+    export = service.build(filters, format, version)
+    conn = await request.app.state.engine.connect()
+    try:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        await conn.begin()
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        seen = (
+            version
+            if version is not None
+            else int((await conn.execute(text("SELECT seq FROM data_version"))).scalar_one())
+        )
+        driver = (await conn.get_raw_connection()).driver_connection
+    except BaseException:
+        await conn.close()
+        raise
+
+    async def body() -> AsyncIterator[bytes]:
+        chunks = service.stream(driver, export)
+        finished = False
+        try:
+            async for chunk in chunks:
+                yield chunk
+            finished = True
+        finally:
+            # Also when the client went away and this task is being cancelled.
+            with anyio.CancelScope(shield=True):
+                await chunks.aclose()
+                if finished:
+                    await conn.commit()
+                else:
+                    await conn.invalidate()  # a COPY cut short: the connection goes
+                await conn.close()
+
+    name = f"borderwatch-incidents-v{seen}.{service.EXTENSION[format]}"
+    return StreamingResponse(
+        body(),
+        media_type=service.MEDIA[format],
+        headers={
+            "X-Data-Version": str(seen),
+            "Content-Disposition": f'attachment; filename="{name}"',
+        },
+    )
