@@ -92,7 +92,7 @@ def cmd_rebuild_rollups(args: argparse.Namespace) -> int:
         await session.commit()
 
     asyncio.run(_with_session(run))
-    print("rollups rebuilt; restart the API so that its workers drop cached statistics")
+    print("rollups rebuilt")
     return 0
 
 

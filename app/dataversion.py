@@ -1,10 +1,14 @@
-"""The data version: the last change-feed sequence number, handed out in commit order."""
+"""The data version: the last change-feed sequence number, handed out in commit order, and
+the rollup epoch that a rebuild of the statistics moves on."""
 
 from __future__ import annotations
 
+import asyncpg
 from fastapi import Request
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import unavailable
 
 
 async def allocate(session: AsyncSession, count: int) -> list[int]:
@@ -26,15 +30,27 @@ async def current(session: AsyncSession) -> int:
     return int(await session.scalar(text("SELECT seq FROM data_version")) or 0)
 
 
-async def read(request: Request, session: AsyncSession) -> int:
-    """The committed data version as this request may see it.
+async def stamp(request: Request, session: AsyncSession) -> tuple[int, int]:
+    """(sequence number, rollup epoch) as this request may see them: what statistics'
+    ETags and caches are keyed by.
 
     With the statistics cache on (app/stats/cache.py), from the app's small asyncpg pool,
-    without the ORM in the way: the same cheap check the cache makes, so both agree on the
-    version. Otherwise, and when the session is already in a transaction, the session
-    is asked, so that the request sees its own snapshot.
+    without the ORM in the way: the same cheap check the cache makes, so both agree.
+    Otherwise, and when the session is already in a transaction, the session is asked, so
+    that the request sees its own snapshot.
     """
     if session.in_transaction() or not request.app.state.settings.stats_cache:
-        return await current(session)
-    pool = request.app.state.probe
-    return int(await pool.fetchval("SELECT seq FROM data_version") or 0)
+        row = (await session.execute(text("SELECT seq, epoch FROM data_version"))).one()
+        return int(row.seq), int(row.epoch)
+    return await probe(request.app.state.probe, request.app.state.settings.retry_after_s)
+
+
+async def probe(pool: asyncpg.Pool, retry_after: int) -> tuple[int, int]:
+    """(sequence number, rollup epoch) through the probe pool; 503 when PostgreSQL is away."""
+    try:
+        row = await pool.fetchrow("SELECT seq, epoch FROM data_version")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise unavailable(
+            f"The database is not reachable ({type(exc).__name__}).", retry_after
+        ) from None
+    return int(row["seq"]), int(row["epoch"])

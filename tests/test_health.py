@@ -74,6 +74,9 @@ async def test_readyz_503_while_database_is_down_and_200_after_it_returns(
             r = await client.get("/readyz")
             assert r.headers["content-type"] == "application/problem+json"
             assert r.headers["retry-after"].isdigit()
+            stats_down = await client.get("/v1/stats/fatalities")  # the cache's own check
+            assert stats_down.status_code == 503
+            assert stats_down.headers["content-type"] == "application/problem+json"
             down = await client.get("/v1/provinces")
             assert down.status_code == 503
             assert down.headers["content-type"] == "application/problem+json"

@@ -287,3 +287,15 @@ async def test_updated_since_and_data_version(
     assert changed["id"] in {i["id"] for i in recent}
     again = await client.get("/v1/incidents", params={"limit": 1})
     assert int(again.headers["x-data-version"]) == version + 1
+
+
+async def test_repeated_filters_add_up(client: AsyncClient, stored: list[dict[str, Any]]) -> None:
+    repeated = await client.get(
+        "/v1/incidents", params=[("province", "PK-KP"), ("province", "AF-NAN"), ("limit", "500")]
+    )
+    commas = await client.get("/v1/incidents", params={"province": "PK-KP,AF-NAN", "limit": "500"})
+    assert repeated.json()["items"] == commas.json()["items"]
+    twice = await client.get(
+        "/v1/incidents", params=[("since", "2022-01-01"), ("since", "2023-01-01")]
+    )
+    assert twice.status_code == 422

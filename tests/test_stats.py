@@ -234,6 +234,9 @@ async def test_etag_gives_304_until_the_data_changes(client: AsyncClient, keys: 
         ({"status": "deleted"}, "status"),
         ({"attack_type": "drive_by"}, "attack_type"),
         ({"cumulative": "perhaps"}, "cumulative"),
+        ({"status": "retracted"}, "status"),
+        ({"until": "9999-12-31"}, "until"),
+        ({"since": "2001-01-01", "period": "day", "group_by": "district"}, "period"),
         ({"format": "xlsx"}, "format"),
     ],
 )
@@ -304,3 +307,17 @@ async def test_summary_totals_groups_and_deadliest(client: AsyncClient, keys: Ke
     assert {a["key"] for a in body["by_perpetrator"]} == {row["perpetrator"] for row in rows}
     attacks_only = (await client.get("/v1/stats/summary", params={"kind": "border_clash"})).json()
     assert attacks_only["totals"]["incidents"] == 0 and attacks_only["deadliest"] is None
+
+
+async def test_repeated_filter_parameters_add_up(client: AsyncClient, keys: Keys) -> None:
+    await client.post("/v1/incidents", json=incident(), headers=keys.analyst)
+    repeated = await client.get(
+        "/v1/stats/fatalities",
+        params=[("category", "police"), ("category", "civilians"), ("group_by", "none")],
+    )
+    commas = await stats(client, category="police,civilians", group_by="none")
+    assert (
+        repeated.json()["totals"]
+        == commas["totals"]
+        == {"killed": 84, "injured": 217, "incidents": 1}
+    )

@@ -101,7 +101,7 @@ async def export_incidents(
     `injured_<category>` columns. `X-Data-Version` names the data exported; asking again
     with `version=<that number>` later gives the same bytes, rebuilt from the revision
     history, whatever was edited or deleted since."""
-    raw = {k: v for k, v in locals().items() if k in listing.FILTER_NAMES}
+    raw = listing.raw_filters(request.query_params)
     filters = listing.parse_filters(raw, await load_references(session))
     if version is not None and version > await dataversion.current(session):
         raise validation_problem(

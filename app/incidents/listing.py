@@ -80,6 +80,12 @@ def _floats(name: str, value: str, count: int) -> tuple[float, ...] | None:
     return numbers
 
 
+def raw_filters(query: Any) -> dict[str, str | None]:
+    """The filter parameters of a request's query; a repeated one adds up, as commas do
+    (`?province=PK-KP&province=PK-BA`), and a repeated single-valued one fails its check."""
+    return {name: ",".join(query.getlist(name)) or None for name in FILTER_NAMES}
+
+
 def parse_filters(raw: dict[str, str | None], refs: References) -> Filters:
     """Check every filter; one 422 naming each bad one."""
     errors: list[dict[str, str]] = []

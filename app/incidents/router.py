@@ -231,7 +231,7 @@ async def list_incidents(
     multi-valued filters take comma-separated values. Keyset pages: pass `next_cursor` as
     `cursor`. `format=geojson` gives a FeatureCollection with a `next` link. Retracted and
     deleted incidents are never listed. `X-Data-Version` names the data the page reflects."""
-    raw = {k: v for k, v in locals().items() if k in listing.FILTER_NAMES}
+    raw = listing.raw_filters(request.query_params)
     filters = listing.parse_filters(raw, await service.load_references(session))
     scope = listing.scope_of(filters)
     secret = cursor_key(request.app.state.settings)

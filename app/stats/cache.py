@@ -1,8 +1,8 @@
 """Statistics answered at the speed of a health check: an ASGI cache of rendered answers,
 keyed by the raw request and the data version, checked against PostgreSQL on every request.
 
-A statistics answer changes only when the data does (or when "today" does, for the default
-`until`). The endpoint renders each answer once per data version; this layer serves the
+A statistics answer changes only when the data or the rollup epoch does (or "today", for
+the default `until`). The endpoint renders each answer once per data version; this layer serves the
 same bytes, headers and ETag again, or a 304, for as long as the version stays the same,
 without parsing parameters or touching the ORM. The version is read from the database for
 every request, so an answer is never older than the last committed write.
@@ -16,9 +16,13 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import dataversion
+from app.errors import Problem, problem_response
 from app.timeutil import today_karachi
 
 PREFIX = "/v1/stats/"
+MAX_ENTRY_BYTES = 1024 * 1024  # per answer
+MAX_BYTES = 32 * 1024 * 1024  # per worker
 Entry = tuple[list[tuple[bytes, bytes]], bytes, bytes]  # headers, body, etag
 
 
@@ -29,6 +33,7 @@ class StatsCache:
         self.app = app
         self.size = size
         self.entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
+        self.bytes = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a cached answer when the version still matches, else render and keep it."""
@@ -48,16 +53,20 @@ class StatsCache:
         ):
             await self.app(scope, receive, send)
             return
-        version = int(await state.probe.fetchval("SELECT seq FROM data_version") or 0)
+        try:
+            stamp = await dataversion.probe(state.probe, state.settings.retry_after_s)
+        except Problem as problem:  # outside the app's error handlers: answer here
+            await problem_response(problem)(scope, receive, send)
+            return
         key = (scope["path"], scope["query_string"], today_karachi())
-        entry = self.entries.get((*key, version))
+        entry = self.entries.get((*key, *stamp))
         if entry is not None:
-            self.entries.move_to_end((*key, version))
+            self.entries.move_to_end((*key, *stamp))
             await self._replay(entry, headers.get("if-none-match"), send)
             return
-        await self.app(scope, receive, self._keeper(key, send))
+        await self.app(scope, receive, self._keeper(key, stamp, send))
 
-    def _keeper(self, key: tuple[Any, ...], send: Send) -> Send:
+    def _keeper(self, key: tuple[Any, ...], stamp: tuple[int, int], send: Send) -> Send:
         start: Message | None = None
         chunks: list[bytes] = []
 
@@ -77,10 +86,15 @@ class StatsCache:
         return keep
 
     def _put(self, key: tuple[Any, ...], entry: Entry) -> None:
+        size = len(entry[1])
+        if size > MAX_ENTRY_BYTES:
+            return  # a rare, large answer: rendered each time rather than held
+        old = self.entries.pop(key, None)
+        self.bytes += size - (len(old[1]) if old else 0)
         self.entries[key] = entry
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+        while len(self.entries) > self.size or self.bytes > MAX_BYTES:
+            _, (_, body, _) = self.entries.popitem(last=False)
+            self.bytes -= len(body)
 
     @staticmethod
     async def _replay(entry: Entry, if_none_match: str | None, send: Send) -> None:

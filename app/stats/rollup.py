@@ -145,6 +145,7 @@ _REBUILD = [
 async def rebuild(session: AsyncSession) -> None:
     """Recompute the rollups from the incidents (after a bulk load or a restore)."""
     await session.execute(text("SET LOCAL statement_timeout = 0"))  # minutes at 1M incidents
-    await session.execute(_LOCK)
+    # A new epoch: statistics' ETags and caches change, as the figures may have.
+    await session.execute(text("UPDATE data_version SET epoch = epoch + 1"))
     for statement in _REBUILD:
         await session.execute(text(statement))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -24,7 +24,20 @@ from app.timeutil import BASELINE, today_karachi
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAccess])
 
 CACHE_SIZE = 256
-MAX_POINTS = 100_000
+# Bounds on one answer: at most MAX_POINTS points (periods x the series a grouping can
+# have), and `until` at most a year ahead.
+MAX_POINTS = 200_000
+MAX_SERIES = {
+    "province": 20,
+    "district": 150,
+    "perpetrator": 60,
+    "category": 5,
+    "attack_type": 10,
+    "kind": 4,
+    "none": 1,
+}
+MAX_FUTURE_DAYS = 366
+COUNTED_STATUSES = ("reported", "verified", "disputed")  # retracted never counts
 Csv = Annotated[str | None, Query(max_length=2000)]
 
 
@@ -58,10 +71,10 @@ async def _answer(
     Every incident write bumps the data version in its own transaction, so an answer
     rendered between two reads of the same version saw exactly that version's data.
     """
-    version = await dataversion.read(request, session)
+    version, epoch = await dataversion.stamp(request, session)
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
     for _ in range(3):
-        etag = f'"{version}-{digest}"'
+        etag = f'"{version}.{epoch}-{digest}"'
         headers = {
             "ETag": etag,
             "Cache-Control": _cache_control(request),
@@ -70,11 +83,12 @@ async def _answer(
         if _if_none_match(request, etag):
             return Response(status_code=304, headers=headers)
         rendered = await render()
-        after = await dataversion.read(request, session)
-        if after == version:  # StatsCache (app/stats/cache.py) keeps answers with an ETag
+        after, after_epoch = await dataversion.stamp(request, session)
+        # StatsCache (app/stats/cache.py) keeps the answers that carry an ETag.
+        if (after, after_epoch) == (version, epoch):
             body, media_type, extra = rendered
             return Response(body, media_type=media_type, headers={**headers, **extra})
-        version = after  # a write landed meanwhile: render again at the new version
+        version, epoch = after, after_epoch  # a write landed meanwhile: render again
     # Writes keep landing: answer without a validator rather than with a wrong one.
     body, media_type, extra = rendered
     return Response(body, media_type=media_type, headers={"Cache-Control": "no-store", **extra})
@@ -112,11 +126,29 @@ async def fatalities(
     retracted and deleted incidents never count. With `category`, only those categories'
     killed and injured count, and `incidents` counts incidents having one of them.
     Multi-valued filters take comma-separated values."""
-    until = until or today_karachi()
+    today = today_karachi()
+    until = until or today
     if since < date(2001, 1, 1):
         raise validation_problem([{"field": "since", "message": "must be 2001-01-01 or later"}])
+    if until > today + timedelta(days=MAX_FUTURE_DAYS):
+        raise validation_problem(
+            [{"field": "until", "message": "must be within a year from today"}]
+        )
     if until < since:
         raise validation_problem([{"field": "until", "message": "must not be before since"}])
+    # Repeated parameters add up (?category=police&category=civilians), as commas do.
+    category, attack_type, kind, status, province, district, perpetrator = (
+        ",".join(request.query_params.getlist(name)) or None
+        for name in (
+            "category",
+            "attack_type",
+            "kind",
+            "status",
+            "province",
+            "district",
+            "perpetrator",
+        )
+    )
     q = service.Query(
         since=since,
         until=until,
@@ -125,7 +157,7 @@ async def fatalities(
         category=_check("category", split_csv(category), VOCABULARIES["casualty_category"]),
         attack_type=_check("attack_type", split_csv(attack_type), VOCABULARIES["attack_type"]),
         kind=_check("kind", split_csv(kind), VOCABULARIES["kind"]),
-        status=_check("status", split_csv(status), VOCABULARIES["status"]),
+        status=_check("status", split_csv(status), COUNTED_STATUSES),
         province=tuple(split_csv(province)),
         district=tuple(split_csv(district)),
         perpetrator=tuple(split_csv(perpetrator)),
@@ -137,12 +169,14 @@ async def fatalities(
         _check("district", list(q.district), set(refs.districts))
         _check("perpetrator", list(q.perpetrator), set(refs.actors))
     per_period = {"day": 1, "week": 7, "month": 28, "quarter": 90, "year": 365}[period]
-    if (until - since).days // per_period > MAX_POINTS:
+    periods = (until - since).days // per_period + 1
+    if periods * MAX_SERIES[group_by] > MAX_POINTS:
         raise validation_problem(
             [
                 {
                     "field": "period",
-                    "message": "too many periods; use a coarser period or a shorter range",
+                    "message": f"too many points ({periods} periods x up to {MAX_SERIES[group_by]} "
+                    f"series); use a coarser period or a shorter range",
                 }
             ]
         )
