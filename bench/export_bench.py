@@ -30,12 +30,32 @@ from bench.stats_bench import BIN, PORT, ROOT, ensure_wrk, machine, serve, sh, w
 
 
 def database_url() -> str:
-    url = os.environ.get("DATABASE_URL") or "postgresql://borderwatch:borderwatch@127.0.0.1:5432/bw_bench"
-    exists = sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-X", "-tAc",
-                "SELECT 1 FROM pg_database WHERE datname = 'bw_bench'").strip()
+    url = (
+        os.environ.get("DATABASE_URL")
+        or "postgresql://borderwatch:borderwatch@127.0.0.1:5432/bw_bench"
+    )
+    exists = sh(
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-X",
+        "-tAc",
+        "SELECT 1 FROM pg_database WHERE datname = 'bw_bench'",
+    ).strip()
     if not os.environ.get("DATABASE_URL") and not exists:
-        sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-X", "-q", "-c",
-           "CREATE DATABASE bw_bench OWNER borderwatch TEMPLATE borderwatch_template")
+        sh(
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-X",
+            "-q",
+            "-c",
+            "CREATE DATABASE bw_bench OWNER borderwatch TEMPLATE borderwatch_template",
+        )
     return url
 
 
@@ -89,6 +109,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--lists-only", action="store_true", help="skip the exports")
     args = parser.parse_args()
     ensure_wrk()
     url = database_url()
@@ -97,40 +118,85 @@ def main() -> None:
     sh(str(BIN / "borderwatch"), "migrate", env=env)
     count = int(sh("psql", url, "-X", "-tAc", "SELECT count(*) FROM incidents").strip())
     if count < args.size:
-        sh("psql", url, "-X", "-q", "-v", f"start={count + 1}", "-v", f"stop={args.size}",
-           "-f", str(ROOT / "bench" / "load_synthetic.sql"))
+        sh(
+            "psql",
+            url,
+            "-X",
+            "-q",
+            "-v",
+            f"start={count + 1}",
+            "-v",
+            f"stop={args.size}",
+            "-f",
+            str(ROOT / "bench" / "load_synthetic.sql"),
+        )
         sh(str(BIN / "borderwatch"), "rebuild-rollups", env=env)
         sh("psql", url, "-X", "-q", "-c", "VACUUM ANALYZE")
-    rows = int(sh("psql", url, "-X", "-tAc", "SELECT count(*) FROM incidents WHERE "
-                  "deleted_at IS NULL AND status <> 'retracted'").strip())
+    rows = int(
+        sh(
+            "psql",
+            url,
+            "-X",
+            "-tAc",
+            "SELECT count(*) FROM incidents WHERE deleted_at IS NULL AND status <> 'retracted'",
+        ).strip()
+    )
 
     results = []
     server = serve(env)
     try:
         time.sleep(1)
         idle = rss(server.pid)
-        for fmt in ("ndjson", "csv", "json", "geojson"):
+        for fmt in () if args.lists_only else ("ndjson", "csv", "json", "geojson"):
             export = service.build(Filters(), fmt, None)
             options = export.copy_options
             copy_opts = "FORMAT csv" + (", HEADER" if options.get("header") else "")
             if "quote" in options:
                 copy_opts += ", QUOTE E'\\x01', DELIMITER E'\\x02'"
-            copy_s = timed(["psql", url, "-X", "-q", "-c", "SET enable_sort = off",
-                            "-c", f"COPY ({export.query}) TO STDOUT WITH ({copy_opts})"])
+            copy_s = timed(
+                [
+                    "psql",
+                    url,
+                    "-X",
+                    "-q",
+                    "-c",
+                    "SET enable_sort = off",
+                    "-c",
+                    f"COPY ({export.query}) TO STDOUT WITH ({copy_opts})",
+                ]
+            )
             watcher = PeakRss(server.pid)
-            api_s = timed(["curl", "-sf", "-o", "/dev/null",
-                           f"http://127.0.0.1:{PORT}/v1/exports/incidents?format={fmt}"])
+            api_s = timed(
+                [
+                    "curl",
+                    "-sf",
+                    "-o",
+                    "/dev/null",
+                    f"http://127.0.0.1:{PORT}/v1/exports/incidents?format={fmt}",
+                ]
+            )
             worker, total = watcher.stop()
-            results.append({"format": fmt, "copy_rps": rows / copy_s, "api_rps": rows / api_s,
-                            "copy_s": copy_s, "api_s": api_s, "worker_rss": worker,
-                            "total_rss": total})
+            results.append(
+                {
+                    "format": fmt,
+                    "copy_rps": rows / copy_s,
+                    "api_rps": rows / api_s,
+                    "copy_s": copy_s,
+                    "api_s": api_s,
+                    "worker_rss": worker,
+                    "total_rss": total,
+                }
+            )
             print(results[-1], flush=True)
 
         cursor = None
         for _ in range(20):  # 20 pages of 500: the cursor at depth 10,000
-            page = json.load(urllib.request.urlopen(  # noqa: S310
-                f"http://127.0.0.1:{PORT}/v1/incidents?limit=500"
-                + (f"&cursor={cursor}" if cursor else "")))
+            page = json.load(
+                urllib.request.urlopen(  # noqa: S310
+                    f"http://127.0.0.1:{PORT}/v1/incidents?limit=500"
+                    + (f"&cursor={cursor}" if cursor else "")
+                )
+            )
             cursor = page["next_cursor"]
         # A cursor made for limit=500 pages is valid for any limit (same filters).
         first = wrk("/v1/incidents?limit=50", args.duration)
@@ -144,7 +210,7 @@ def main() -> None:
         "",
         f"Machine: {machine()}. {rows:,} incidents (bench/load_synthetic.sql). Server: "
         "`borderwatch serve --workers 2`; exports downloaded with curl on the same machine; "
-        "baseline: `psql -c \"COPY (the same SELECT) TO STDOUT\"` of the same rows in the "
+        'baseline: `psql -c "COPY (the same SELECT) TO STDOUT"` of the same rows in the '
         f"same run. Server RSS idle: largest process {max(idle.values()) / 2**20:.0f} MB, all "
         f"{len(idle)} processes {sum(idle.values()) / 2**20:.0f} MB.",
         "",
@@ -152,11 +218,15 @@ def main() -> None:
         "peak RSS MB, exporting worker / all processes |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    if not results:
+        lines = lines[:3]  # lists only: no export table
     for r in results:
-        lines.append(f"| {r['format']} | {r['copy_rps']:,.0f} | {r['api_rps']:,.0f} | "
-                     f"{r['api_rps'] / r['copy_rps']:.2f} | {r['copy_s']:.1f} | "
-                     f"{r['api_s']:.1f} | {r['worker_rss'] / 2**20:.0f} / "
-                     f"{r['total_rss'] / 2**20:.0f} |")
+        lines.append(
+            f"| {r['format']} | {r['copy_rps']:,.0f} | {r['api_rps']:,.0f} | "
+            f"{r['api_rps'] / r['copy_rps']:.2f} | {r['copy_s']:.1f} | "
+            f"{r['api_s']:.1f} | {r['worker_rss'] / 2**20:.0f} / "
+            f"{r['total_rss'] / 2**20:.0f} |"
+        )
     lines += [
         "",
         f"List (`GET /v1/incidents?limit=50`, wrk -t1 -c4 -d{args.duration}s): page 1 p50 "

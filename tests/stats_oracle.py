@@ -119,6 +119,19 @@ ROLLUP_DRIFT = text("""
         SELECT month, province_code, kind, status, category, categories, killed, injured,
                incidents
           FROM fatality_monthly WHERE killed <> 0 OR injured <> 0 OR incidents <> 0
+    ), dim_truth AS (
+        SELECT d.dimension, date_trunc('month', t.day::timestamp)::date, t.province_code,
+               d.value, t.kind, t.status, t.category, t.categories, sum(t.killed),
+               sum(t.injured), sum(t.incidents)
+          FROM truth t CROSS JOIN LATERAL (VALUES ('district', t.district_slug),
+                                                  ('perpetrator', t.perpetrator_slug),
+                                                  ('attack_type', t.attack_type))
+                                          AS d(dimension, value)
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ), dim AS (
+        SELECT dimension, month, province_code, value, kind, status, category, categories,
+               killed, injured, incidents
+          FROM fatality_monthly_dim WHERE killed <> 0 OR injured <> 0 OR incidents <> 0
     )
     SELECT (SELECT count(*) FROM (SELECT * FROM truth EXCEPT SELECT * FROM stored) a)
          + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT SELECT * FROM truth) b)
@@ -126,6 +139,8 @@ ROLLUP_DRIFT = text("""
          + (SELECT count(*) FROM (SELECT * FROM daily EXCEPT SELECT * FROM daily_truth) d)
          + (SELECT count(*) FROM (SELECT * FROM monthly_truth EXCEPT SELECT * FROM monthly) e)
          + (SELECT count(*) FROM (SELECT * FROM monthly EXCEPT SELECT * FROM monthly_truth) f)
+         + (SELECT count(*) FROM (SELECT * FROM dim_truth EXCEPT SELECT * FROM dim) g)
+         + (SELECT count(*) FROM (SELECT * FROM dim EXCEPT SELECT * FROM dim_truth) h)
 """)
 
 

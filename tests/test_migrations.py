@@ -45,6 +45,7 @@ OUR_TABLES = {
     "fatality_rollup",
     "fatality_daily",
     "fatality_monthly",
+    "fatality_monthly_dim",
     "data_version",
 }
 
@@ -150,5 +151,6 @@ async def test_orm_models_match_the_migrated_schema(database_url: str) -> None:
         "fatality_rollup",
         "fatality_daily",
         "fatality_monthly",
+        "fatality_monthly_dim",
         "data_version",
     }

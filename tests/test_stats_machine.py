@@ -122,7 +122,8 @@ class Harness:
             await conn.execute(
                 text(
                     "TRUNCATE incident_revisions, casualties, incident_sources, incident_tags,"
-                    " incidents, fatality_rollup, fatality_daily, fatality_monthly, idempotency_keys"
+                    " incidents, fatality_rollup, fatality_daily, fatality_monthly, fatality_monthly_dim,"
+                    " idempotency_keys"
                 )
             )
             # A change of data is a new version, or cached answers would outlive it.

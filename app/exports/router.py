@@ -17,7 +17,6 @@ from app.db import SessionDep
 from app.errors import validation_problem
 from app.exports import service
 from app.incidents import listing
-from app.incidents.service import load_references
 
 Filter = Annotated[str | None, Query(max_length=2000)]
 
@@ -102,7 +101,7 @@ async def export_incidents(
     with `version=<that number>` later gives the same bytes, rebuilt from the revision
     history, whatever was edited or deleted since."""
     raw = listing.raw_filters(request.query_params)
-    filters = listing.parse_filters(raw, await load_references(session))
+    filters = listing.parse_filters(raw, await listing.references_for(raw, session))
     if version is not None and version > await dataversion.current(session):
         raise validation_problem(
             [{"field": "version", "message": "is newer than the data (see X-Data-Version)"}]

@@ -80,6 +80,19 @@ def _floats(name: str, value: str, count: int) -> tuple[float, ...] | None:
     return numbers
 
 
+NO_REFERENCES = References(frozenset(), {}, frozenset(), frozenset())
+
+
+async def references_for(raw: dict[str, str | None], session: Any) -> References:
+    """The reference codes to check the filters against, loaded only when a filter names
+    a province, district, group or crossing (most list requests need none)."""
+    from app.incidents.service import load_references
+
+    if any(raw.get(name) for name in ("province", "district", "perpetrator", "crossing")):
+        return await load_references(session)
+    return NO_REFERENCES
+
+
 def raw_filters(query: Any) -> dict[str, str | None]:
     """The filter parameters of a request's query; a repeated one adds up, as commas do
     (`?province=PK-KP&province=PK-BA`), and a repeated single-valued one fails its check."""
@@ -296,7 +309,8 @@ def page_query(
     condition = where(f, params)
     if after is not None:
         params["c_day"], params["c_id"] = after
-        condition += " AND (i.occurred_on < :c_day OR (i.occurred_on = :c_day AND i.id > :c_id))"
+        # The first conjunct is an index range: the scan starts at the cursor, however deep.
+        condition += " AND i.occurred_on <= :c_day AND (i.occurred_on < :c_day OR i.id > :c_id)"
     return text(
         f"SELECT i.occurred_on, i.id, incident_document(i)::text AS doc "
         f"FROM incidents i WHERE {condition} "

@@ -232,7 +232,7 @@ async def list_incidents(
     `cursor`. `format=geojson` gives a FeatureCollection with a `next` link. Retracted and
     deleted incidents are never listed. `X-Data-Version` names the data the page reflects."""
     raw = listing.raw_filters(request.query_params)
-    filters = listing.parse_filters(raw, await service.load_references(session))
+    filters = listing.parse_filters(raw, await listing.references_for(raw, session))
     scope = listing.scope_of(filters)
     secret = cursor_key(request.app.state.settings)
     params: dict[str, Any] = {"limit": limit + 1}

@@ -43,6 +43,16 @@ _CONTRIBUTIONS = text("SELECT * FROM incident_contributions(CAST(:ids AS uuid[])
 _OLD = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(KEY + VALUES, _OLD_TYPES, strict=True))
 DAILY_KEY = ("day", "province_code", "kind", "status", "category", "categories")
 MONTHLY_KEY = ("month", *DAILY_KEY[1:])
+DIM_KEY = (
+    "dimension",
+    "month",
+    "province_code",
+    "value",
+    "kind",
+    "status",
+    "category",
+    "categories",
+)
 _KEY = ", ".join(KEY)
 _DAILY_KEY = ", ".join(DAILY_KEY)
 
@@ -50,6 +60,13 @@ _SAME = " AND ".join(f"r.{c} = d.{c}" for c in KEY)
 _SAME_DAILY = " AND ".join(f"r.{c} = d.{c}" for c in DAILY_KEY)
 _SAME_MONTHLY = " AND ".join(f"r.{c} = d.{c}" for c in MONTHLY_KEY)
 _MONTHLY_KEY = ", ".join(MONTHLY_KEY)
+_SAME_DIM = " AND ".join(f"r.{c} = d.{c}" for c in DIM_KEY)
+_DIM_KEY = ", ".join(DIM_KEY)
+_RETURNED_DIM = ", ".join(f"r.{c}" for c in DIM_KEY)
+# The fine rows' district, perpetrator and attack type, one row each.
+_DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
+                                    ('perpetrator', perpetrator_slug),
+                                    ('attack_type', attack_type)) AS dim(dimension, value)"""
 _RETURNED = ", ".join(f"r.{c}" for c in KEY)
 _RETURNED_DAILY = ", ".join(f"r.{c}" for c in DAILY_KEY)
 _RETURNED_MONTHLY = ", ".join(f"r.{c}" for c in MONTHLY_KEY)
@@ -61,8 +78,9 @@ _NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
 
 # One statement: the delta per bucket (new contributions minus old ones) added to the rows
 # that exist and inserted where none does, in the fine rollup and, summed coarser, in the
-# daily and monthly ones. Not INSERT … ON CONFLICT: PostgreSQL checks the proposed row
-# (a negative delta) against CHECK (killed >= 0) before it looks for the conflict.
+# daily, monthly and monthly-by-dimension ones. Not INSERT … ON CONFLICT: PostgreSQL checks
+# the proposed row (a negative delta) against CHECK (killed >= 0) before it looks for the
+# conflict.
 # Update-then-insert is safe because every rollup writer holds the data_version lock.
 _APPLY = text(f"""
 WITH delta AS (
@@ -97,10 +115,23 @@ WITH delta AS (
 ), monthly_updated AS (
     UPDATE fatality_monthly r {_ADD} FROM monthly_delta d WHERE {_SAME_MONTHLY}
     RETURNING {_RETURNED_MONTHLY}
+), monthly_inserted AS (
+    INSERT INTO fatality_monthly ({_MONTHLY_KEY}, killed, injured, incidents)
+    SELECT * FROM monthly_delta d
+     WHERE NOT EXISTS (SELECT 1 FROM monthly_updated r WHERE {_SAME_MONTHLY})
+), dim_delta AS (
+    SELECT dim.dimension, date_trunc('month', day::timestamp)::date AS month, province_code,
+           dim.value, kind, status, category, categories, sum(killed) AS killed,
+           sum(injured) AS injured, sum(incidents) AS incidents
+      FROM delta {_DIMENSIONS}
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 {_NONZERO}
+), dim_updated AS (
+    UPDATE fatality_monthly_dim r {_ADD} FROM dim_delta d WHERE {_SAME_DIM}
+    RETURNING {_RETURNED_DIM}
 )
-INSERT INTO fatality_monthly ({_MONTHLY_KEY}, killed, injured, incidents)
-SELECT * FROM monthly_delta d
- WHERE NOT EXISTS (SELECT 1 FROM monthly_updated r WHERE {_SAME_MONTHLY})
+INSERT INTO fatality_monthly_dim ({_DIM_KEY}, killed, injured, incidents)
+SELECT * FROM dim_delta d
+ WHERE NOT EXISTS (SELECT 1 FROM dim_updated r WHERE {_SAME_DIM})
 """)
 
 Contributions = list[dict[str, Any]]
@@ -126,6 +157,7 @@ async def apply(
 
 
 _REBUILD = [
+    "DELETE FROM fatality_monthly_dim",
     "DELETE FROM fatality_monthly",
     "DELETE FROM fatality_daily",
     "DELETE FROM fatality_rollup",
@@ -139,6 +171,11 @@ _REBUILD = [
         SELECT date_trunc('month', day::timestamp)::date, province_code, kind, status,
                category, categories, sum(killed), sum(injured), sum(incidents)
           FROM fatality_daily GROUP BY 1, 2, 3, 4, 5, 6""",
+    f"""INSERT INTO fatality_monthly_dim ({_DIM_KEY}, killed, injured, incidents)
+        SELECT dim.dimension, date_trunc('month', day::timestamp)::date, province_code,
+               dim.value, kind, status, category, categories, sum(killed), sum(injured),
+               sum(incidents)
+          FROM fatality_rollup {_DIMENSIONS} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
 ]
 
 

@@ -113,11 +113,17 @@ def periods(since: date, until: date, period: Period) -> list[tuple[date, date, 
     return out
 
 
+def _fine_dimensions(q: Query) -> set[str]:
+    """The dimensions that only the fine rollups hold, that q groups or filters by."""
+    named = {"district": q.district, "perpetrator": q.perpetrator, "attack_type": q.attack_type}
+    return {d for d, values in named.items() if values} | (
+        {q.group_by} if q.group_by in FINE_ONLY else set()
+    )
+
+
 def _conditions(q: Query) -> tuple[str, str, str, dict[str, Any]]:
     """(table, killed/injured condition, incidents condition, bound values) for a query."""
-    fine = q.group_by in FINE_ONLY or bool(
-        {"district_slug", "perpetrator_slug", "attack_type"} & q.filters().keys()
-    )
+    fine = bool(_fine_dimensions(q))
     params: dict[str, Any] = {}
     cats = list(q.category) or (list(CATEGORIES) if q.group_by == "category" else [])
     if not cats:
@@ -134,20 +140,42 @@ def _conditions(q: Query) -> tuple[str, str, str, dict[str, Any]]:
     return ("fatality_rollup" if fine else "fatality_daily"), counted, incidents, params
 
 
+DIM_COLUMN = {
+    "district": "district_slug",
+    "perpetrator": "perpetrator_slug",
+    "attack_type": "attack_type",
+}
+
+
+def _monthly_for(table: str, dimensions: set[str]) -> str | None:
+    """The monthly rollup that answers what `table` does, by month, if there is one."""
+    if table == "fatality_daily":
+        return "fatality_monthly"
+    if len(dimensions) == 1:  # one fine dimension: its monthly rows, under its column name
+        (dimension,) = dimensions
+        return (
+            f"(SELECT month, province_code, value AS {DIM_COLUMN[dimension]}, kind, "
+            f"status, category, categories, killed, injured, incidents "
+            f"FROM fatality_monthly_dim WHERE dimension = '{dimension}')"
+        )
+    return None
+
+
 def _sources(
-    table: str, since: date, until: date, by_month: bool
+    table: str, since: date, until: date, by_month: bool, dimensions: set[str] | None = None
 ) -> list[tuple[str, str, date, date]]:
-    """(table, day column, first day, last day) to read: the monthly rollup for the whole
-    months of the range when the answer is by month or coarser, the daily one for the
-    clipped months at its edges."""
-    if table != "fatality_daily" or not by_month:
+    """(table, day column, first day, last day) to read: a monthly rollup for the whole
+    months of the range when the answer is by month or coarser, the daily or fine one for
+    the clipped months at its edges."""
+    monthly = _monthly_for(table, dimensions or set()) if by_month else None
+    if monthly is None:
         return [(table, "day", since, until)]
     first = since if since.day == 1 else next_start(since.replace(day=1), "month")
     after = next_start(until.replace(day=1), "month")
     last = until if until == after - timedelta(days=1) else until.replace(day=1) - timedelta(days=1)
     if first > last:
         return [(table, "day", since, until)]
-    out = [("fatality_monthly", "month", first, last)]
+    out = [(monthly, "month", first, last)]
     if since < first:
         out.append((table, "day", since, first - timedelta(days=1)))
     if last < until:
@@ -162,12 +190,16 @@ def _union(q: Query, table: str, columns: str, condition: str, params: dict[str,
     for column, values in filters.items():
         params[column] = list(values)
     for n, (source, day, first, last) in enumerate(
-        _sources(table, q.since, q.until, q.period in ("month", "quarter", "year"))
+        _sources(
+            table, q.since, q.until, q.period in ("month", "quarter", "year"), _fine_dimensions(q)
+        )
     ):
         params[f"first_{n}"], params[f"last_{n}"] = first, last
         where = [f"{day} BETWEEN :first_{n} AND :last_{n}", f"({condition})"]
         where += [f"{column} = ANY(:{column})" for column in filters]
-        parts.append(f"SELECT {day} AS day, {columns} FROM {source} WHERE {' AND '.join(where)}")
+        parts.append(
+            f"SELECT {day} AS day, {columns} FROM {source} AS src WHERE {' AND '.join(where)}"
+        )
     return " UNION ALL ".join(parts)
 
 
@@ -335,23 +367,26 @@ async def summary(
     """Totals since the baseline, by category, province and group, the deadliest incident
     and the latest date, all from the rollups and two index lookups."""
     params: dict[str, Any] = {"since": since, "until": until, "kind": list(kind)}
-    only_kind = "AND kind = ANY(:kind)" if kind else ""
-    base = f"day BETWEEN :since AND :until {only_kind}"
 
-    async def grouped(table: str, column: str, category: str) -> list[Any]:
+    async def grouped(group_by: GroupBy, column: str, category: str) -> list[Any]:
+        # The same sources as the fatalities series (monthly rollups for whole months).
+        q = Query(since=since, until=until, period="year", group_by=group_by, kind=kind)
+        table = "fatality_rollup" if _fine_dimensions(q) else "fatality_daily"
+        bound: dict[str, Any] = {}
+        rows = _union(q, table, f"{column} AS key, killed, injured, incidents", category, bound)
         return list(
             await session.execute(
                 text(f"""
-            SELECT {column} AS key, sum(killed) AS killed, sum(injured) AS injured,
+            SELECT key, sum(killed) AS killed, sum(injured) AS injured,
                    sum(incidents) AS incidents
-              FROM {table} WHERE {base} AND {category} GROUP BY 1 ORDER BY 2 DESC, 1"""),
-                params,
+              FROM ({rows}) AS picked GROUP BY 1 ORDER BY 2 DESC, 1"""),
+                bound,
             )
         )
 
-    provinces = await grouped("fatality_daily", "province_code", "category = ''")
-    categories = await grouped("fatality_daily", "category", "category <> ''")
-    groups = await grouped("fatality_rollup", "perpetrator_slug", "category = ''")
+    provinces = await grouped("province", "province_code", "category = ''")
+    categories = await grouped("category", "category", "category <> ''")
+    groups = await grouped("perpetrator", "perpetrator_slug", "category = ''")
     names = await _labels(session, "province", {r.key for r in provinces})
     category_names = await _labels(session, "category", {r.key for r in categories})
     actors = await _labels(session, "perpetrator", {r.key for r in groups})
