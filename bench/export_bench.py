@@ -110,6 +110,12 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--lists-only", action="store_true", help="skip the exports")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Uvicorn workers (1: the server is one process, whose RSS is the server's)",
+    )
     args = parser.parse_args()
     ensure_wrk()
     url = database_url()
@@ -143,7 +149,7 @@ def main() -> None:
     )
 
     results = []
-    server = serve(env)
+    server = serve(env, args.workers)
     try:
         time.sleep(1)
         idle = rss(server.pid)
@@ -209,7 +215,7 @@ def main() -> None:
         f"### Export and list benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"Machine: {machine()}. {rows:,} incidents (bench/load_synthetic.sql). Server: "
-        "`borderwatch serve --workers 2`; exports downloaded with curl on the same machine; "
+        f"`borderwatch serve --workers {args.workers}`; exports downloaded with curl on the same machine; "
         'baseline: `psql -c "COPY (the same SELECT) TO STDOUT"` of the same rows in the '
         f"same run. Server RSS idle: largest process {max(idle.values()) / 2**20:.0f} MB, all "
         f"{len(idle)} processes {sum(idle.values()) / 2**20:.0f} MB.",

@@ -209,8 +209,13 @@ async def test_parallel_posts_into_one_bucket_keep_the_rollup_exact(live: Live) 
 
 async def test_cached_statistics_change_with_the_first_committed_write(live: Live) -> None:
     url = "/v1/stats/fatalities?group_by=none&period=year"
+    cache = live.app.middleware_stack  # type: ignore[attr-defined]
+    while type(cache).__name__ != "StatsCache":
+        cache = cache.app
     first = await live.client.get(url)
+    hits = cache.hits
     again = await live.client.get(url)
+    assert cache.hits == hits + 1  # served from the cache, not rendered again
     assert again.content == first.content and again.headers["etag"] == first.headers["etag"]
     assert again.headers["cache-control"] == first.headers["cache-control"]
     not_modified = await live.client.get(url, headers={"If-None-Match": first.headers["etag"]})

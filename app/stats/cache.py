@@ -34,6 +34,7 @@ class StatsCache:
         self.size = size
         self.entries: OrderedDict[tuple[Any, ...], Entry] = OrderedDict()
         self.bytes = 0
+        self.hits = 0  # answers served from the cache, for tests and curiosity
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve a cached answer when the version still matches, else render and keep it."""
@@ -61,6 +62,7 @@ class StatsCache:
         key = (scope["path"], scope["query_string"], today_karachi())
         entry = self.entries.get((*key, *stamp))
         if entry is not None:
+            self.hits += 1
             self.entries.move_to_end((*key, *stamp))
             await self._replay(entry, headers.get("if-none-match"), send)
             return
@@ -77,10 +79,10 @@ class StatsCache:
             elif message["type"] == "http.response.body" and start is not None:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body") and start["status"] == 200:
-                    found = dict(start["headers"])
-                    etag, version = found.get(b"etag"), found.get(b"x-data-version")
-                    if etag and version:  # an answer rendered at one known version
-                        self._put((*key, int(version)), (start["headers"], b"".join(chunks), etag))
+                    etag = dict(start["headers"]).get(b"etag")
+                    # Only answers rendered at the stamp read here (their ETag says so).
+                    if etag and etag.startswith(f'"{stamp[0]}.{stamp[1]}-'.encode()):
+                        self._put((*key, *stamp), (start["headers"], b"".join(chunks), etag))
             await send(message)
 
         return keep
