@@ -39,7 +39,7 @@ def database_url() -> str:
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
     psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-X", "-q", "-c"]
-    sh(*psql, "DROP DATABASE IF EXISTS bw_bench")
+    sh(*psql, "DROP DATABASE IF EXISTS bw_bench WITH (FORCE)")
     sh(*psql, "CREATE DATABASE bw_bench OWNER borderwatch TEMPLATE borderwatch_template")
     return "postgresql://borderwatch:borderwatch@127.0.0.1:5432/bw_bench"
 
