@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import anyio
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 
@@ -17,8 +17,6 @@ from app.db import SessionDep
 from app.errors import validation_problem
 from app.exports import service
 from app.incidents import listing
-
-Filter = Annotated[str | None, Query(max_length=2000)]
 
 router = APIRouter(prefix="/v1", tags=["changes"], dependencies=[ReadAccess])
 
@@ -64,6 +62,7 @@ async def changes(
 
 @router.get(
     "/exports/incidents",
+    dependencies=[Depends(listing.documented_filters)],
     summary="Export incidents (NDJSON, JSON, GeoJSON, CSV), streamed",
     responses={
         200: {"content": {m: {} for m in service.MEDIA.values()}},
@@ -77,23 +76,6 @@ async def export_incidents(
     version: Annotated[
         int | None, Query(ge=0, description="Reproduce the data as of this X-Data-Version")
     ] = None,
-    since: Filter = None,
-    until: Filter = None,
-    province: Filter = None,
-    district: Filter = None,
-    perpetrator: Filter = None,
-    attack_type: Filter = None,
-    target_type: Filter = None,
-    kind: Filter = None,
-    status: Filter = None,
-    category: Filter = None,
-    min_killed: Filter = None,
-    bbox: Filter = None,
-    near: Filter = None,
-    crossing: Filter = None,
-    radius_km: Filter = None,
-    updated_since: Filter = None,
-    q: Filter = None,
 ) -> StreamingResponse:
     """Every matching incident, ordered by id, streamed from PostgreSQL's COPY in one
     snapshot with constant memory. CSV flattens casualties into `killed_<category>` and

@@ -15,8 +15,9 @@ import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from sqlalchemy import TextClause, text
 
 from app.errors import Problem, validation_problem
@@ -91,6 +92,32 @@ async def references_for(raw: dict[str, str | None], session: Any) -> References
     if any(raw.get(name) for name in ("province", "district", "perpetrator", "crossing")):
         return await load_references(session)
     return NO_REFERENCES
+
+
+Filter = Annotated[str | None, Query(max_length=2000)]
+
+
+def documented_filters(
+    since: Filter = None,
+    until: Filter = None,
+    province: Filter = None,
+    district: Filter = None,
+    perpetrator: Filter = None,
+    attack_type: Filter = None,
+    target_type: Filter = None,
+    kind: Filter = None,
+    status: Filter = None,
+    category: Filter = None,
+    min_killed: Filter = None,
+    bbox: Filter = None,
+    near: Filter = None,
+    crossing: Filter = None,
+    radius_km: Filter = None,
+    updated_since: Filter = None,
+    q: Filter = None,
+) -> None:
+    """The filters of lists and exports, declared once for OpenAPI (and their length
+    bound); their values are read with raw_filters, where repeated parameters add up."""
 
 
 def raw_filters(query: Any) -> dict[str, str | None]:

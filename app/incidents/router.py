@@ -172,9 +172,6 @@ async def create_batch(
     return response
 
 
-Filter = Annotated[str | None, Query(max_length=2000)]
-
-
 async def _consistent(request: Request, session: SessionDep, read: Any) -> tuple[Any, int]:
     """Run read() between two reads of the same data version: its X-Data-Version then names
     exactly the data it saw (every write bumps the version in its own transaction)."""
@@ -194,7 +191,7 @@ async def _consistent(request: Request, session: SessionDep, read: Any) -> tuple
 @router.get(
     "/incidents",
     summary="List incidents",
-    dependencies=[ReadAccess],
+    dependencies=[ReadAccess, Depends(listing.documented_filters)],
     responses={
         200: {"content": {GEOJSON: {}}},
         400: {"description": "A cursor that this API did not make"},
@@ -209,23 +206,6 @@ async def list_incidents(
         str | None, Query(max_length=500, description="next_cursor of the previous page")
     ] = None,
     format: Literal["json", "geojson"] = "json",
-    since: Filter = None,
-    until: Filter = None,
-    province: Filter = None,
-    district: Filter = None,
-    perpetrator: Filter = None,
-    attack_type: Filter = None,
-    target_type: Filter = None,
-    kind: Filter = None,
-    status: Filter = None,
-    category: Filter = None,
-    min_killed: Filter = None,
-    bbox: Filter = None,
-    near: Filter = None,
-    crossing: Filter = None,
-    radius_km: Filter = None,
-    updated_since: Filter = None,
-    q: Filter = None,
 ) -> Response:
     """Incidents newest first (occurred_on descending, then id), filtered as SPEC says;
     multi-valued filters take comma-separated values. Keyset pages: pass `next_cursor` as
