@@ -7,8 +7,11 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
+from httpx import ASGITransport, AsyncClient
 from sqlalchemy.engine import make_url
 
 from app import schema
@@ -73,3 +76,41 @@ async def throwaway_database(migrate_to: str | None = "head") -> AsyncIterator[s
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await conn.close()
+
+
+@dataclass
+class Site:
+    """The real app on a database of its own where every request commits, as in
+    production: for races, caches and exports, which a rolled-back test cannot show."""
+
+    app: Any
+    client: AsyncClient
+    analyst: dict[str, str]
+    editor: dict[str, str]
+    url: str
+
+
+@asynccontextmanager
+async def committed_site(**settings: Any) -> AsyncIterator[Site]:
+    """A throwaway database, the app on it (lifespan running), an analyst and an editor key."""
+    from app.auth import create_key
+    from app.config import Settings
+    from app.main import create_app
+
+    async with throwaway_database() as url:
+        app = create_app(Settings(database_url=url, **settings))
+        async with app.router.lifespan_context(app):
+            async with app.state.sessionmaker() as session:
+                _, analyst = await create_key(session, "site analyst", "analyst")
+                _, editor = await create_key(session, "site editor", "editor")
+                await session.commit()
+            async with AsyncClient(
+                transport=ASGITransport(app=app), base_url="http://test"
+            ) as client:
+                yield Site(
+                    app,
+                    client,
+                    {"Authorization": f"Bearer {analyst}"},
+                    {"Authorization": f"Bearer {editor}"},
+                    url,
+                )

@@ -7,56 +7,31 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
 
-from app.auth import create_key
-from app.config import Settings
 from app.main import create_app
-from tests.dbutil import throwaway_database
+from tests.dbutil import Site, committed_site
 from tests.payloads import incident
 
 CLIENTS = 8
 
 
-@dataclass
-class Live:
-    client: AsyncClient
-    analyst: dict[str, str]
-    editor: dict[str, str]
-    app: object
-
-
 @pytest.fixture(scope="module")
-async def live() -> AsyncIterator[Live]:
-    async with throwaway_database() as url:
-        app = create_app(Settings(database_url=url, pool_size=CLIENTS + 2, max_overflow=0))
-        async with app.router.lifespan_context(app):
-            async with app.state.sessionmaker() as session:
-                _, analyst = await create_key(session, "race analyst", "analyst")
-                _, editor = await create_key(session, "race editor", "editor")
-                await session.commit()
-            async with AsyncClient(
-                transport=ASGITransport(app=app), base_url="http://test"
-            ) as client:
-                yield Live(
-                    client,
-                    {"Authorization": f"Bearer {analyst}"},
-                    {"Authorization": f"Bearer {editor}"},
-                    app,
-                )
+async def live() -> AsyncIterator[Site]:
+    async with committed_site(pool_size=CLIENTS + 2, max_overflow=0) as site:
+        yield site
 
 
-async def scalar(live: Live, sql: str, **params: object) -> object:
+async def scalar(live: Site, sql: str, **params: object) -> object:
     async with live.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
         return (await conn.execute(text(sql), params)).scalar()
 
 
 async def test_simultaneous_retries_with_one_key_create_exactly_one_incident(
-    live: Live,
+    live: Site,
 ) -> None:
     content = json.dumps(incident(place_name="race")).encode()
     headers = {**live.analyst, "Content-Type": "application/json", "Idempotency-Key": "race-1"}
@@ -79,7 +54,7 @@ async def test_simultaneous_retries_with_one_key_create_exactly_one_incident(
     assert again.json()["id"] == created[0].json()["id"]
 
 
-async def test_simultaneous_patches_with_one_etag_make_exactly_one_edit(live: Live) -> None:
+async def test_simultaneous_patches_with_one_etag_make_exactly_one_edit(live: Site) -> None:
     r = await live.client.post("/v1/incidents", json=incident(), headers=live.analyst)
     location = r.headers["location"]
     responses = await asyncio.gather(
@@ -110,7 +85,7 @@ async def test_simultaneous_patches_with_one_etag_make_exactly_one_edit(live: Li
     )
 
 
-async def test_parallel_batches_all_land(live: Live) -> None:
+async def test_parallel_batches_all_land(live: Site) -> None:
     before = int(await scalar(live, "SELECT count(*) FROM incidents"))  # type: ignore[call-overload]
     responses = await asyncio.gather(
         *[
@@ -127,7 +102,7 @@ async def test_parallel_batches_all_land(live: Live) -> None:
 
 
 async def test_a_write_over_the_statement_timeout_is_a_503_and_changes_nothing(
-    live: Live,
+    live: Site,
 ) -> None:
     location = (
         await live.client.post("/v1/incidents", json=incident(), headers=live.analyst)
@@ -162,7 +137,7 @@ async def test_a_write_over_the_statement_timeout_is_a_503_and_changes_nothing(
     assert after["version"] == 1 and after["place_name"] == incident()["place_name"]
 
 
-async def test_reads_racing_deletes_never_fail(live: Live) -> None:
+async def test_reads_racing_deletes_never_fail(live: Site) -> None:
     r = await live.client.post(
         "/v1/incidents:batch",
         json={"incidents": [incident() for _ in range(40)]},
@@ -178,7 +153,7 @@ async def test_reads_racing_deletes_never_fail(live: Live) -> None:
     assert statuses[204] == len(locations)
 
 
-async def test_parallel_posts_into_one_bucket_keep_the_rollup_exact(live: Live) -> None:
+async def test_parallel_posts_into_one_bucket_keep_the_rollup_exact(live: Site) -> None:
     from tests.stats_oracle import rollup_drift
 
     body = incident(occurred_on="2024-11-09", place_name="same bucket")
@@ -207,7 +182,7 @@ async def test_parallel_posts_into_one_bucket_keep_the_rollup_exact(live: Live) 
         assert gaps == 0  # the change feed is numbered without holes
 
 
-async def test_cached_statistics_change_with_the_first_committed_write(live: Live) -> None:
+async def test_cached_statistics_change_with_the_first_committed_write(live: Site) -> None:
     url = "/v1/stats/fatalities?group_by=none&period=year"
     cache = live.app.middleware_stack  # type: ignore[attr-defined]
     while type(cache).__name__ != "StatsCache":
@@ -242,7 +217,7 @@ async def test_cached_statistics_change_with_the_first_committed_write(live: Liv
     assert rebuilt.json() == after.json()
 
 
-async def test_a_cursor_walk_is_complete_while_incidents_are_inserted(live: Live) -> None:
+async def test_a_cursor_walk_is_complete_while_incidents_are_inserted(live: Site) -> None:
     from datetime import date, timedelta
 
     seeded = await live.client.post(

@@ -12,72 +12,43 @@ import json
 import socket
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import text
 
-from app.auth import create_key
 from app.config import Settings
 from app.main import create_app
-from tests.dbutil import throwaway_database
+from tests.dbutil import Site, committed_site
 from tests.payloads import incident
 
 ROOT = Path(__file__).resolve().parent.parent
 CATEGORIES = ("security_forces", "police", "civilians", "militants", "unknown")
 
 
-@dataclass
-class Site:
-    client: AsyncClient
-    analyst: dict[str, str]
-    editor: dict[str, str]
-    app: Any
-    url: str
-
-
 @pytest.fixture(scope="module")
 async def site() -> AsyncIterator[Site]:
-    async with throwaway_database() as url:
-        app = create_app(Settings(database_url=url, pool_size=4, max_overflow=0))
-        async with app.router.lifespan_context(app):
-            async with app.state.sessionmaker() as session:
-                _, analyst = await create_key(session, "export analyst", "analyst")
-                _, editor = await create_key(session, "export editor", "editor")
-                await session.commit()
-            async with AsyncClient(
-                transport=ASGITransport(app=app), base_url="http://test"
-            ) as client:
-                s = Site(
-                    client,
-                    {"Authorization": f"Bearer {analyst}"},
-                    {"Authorization": f"Bearer {editor}"},
-                    app,
-                    url,
-                )
-                rows = [
-                    incident(
-                        place_name=f"site {n}",
-                        occurred_on=f"202{2 + n % 3}-0{1 + n % 9}-1{n % 9}",
-                        province=("PK-KP", "PK-BA")[n % 2],
-                        district=("peshawar", "quetta")[n % 2],
-                        casualties=[
-                            {"category": CATEGORIES[n % 5], "killed": n % 7, "injured": n % 4}
-                        ],
-                        fatality_range=None,
-                        description='quote " and\nnewline, comma',
-                    )
-                    for n in range(60)
-                ]
-                r = await client.post(
-                    "/v1/incidents:batch", json={"incidents": rows}, headers=s.analyst
-                )
-                assert r.status_code == 201, r.text
-                yield s
+    async with committed_site(pool_size=4, max_overflow=0) as site:
+        rows = [
+            incident(
+                place_name=f"site {n}",
+                occurred_on=f"202{2 + n % 3}-0{1 + n % 9}-1{n % 9}",
+                province=("PK-KP", "PK-BA")[n % 2],
+                district=("peshawar", "quetta")[n % 2],
+                casualties=[{"category": CATEGORIES[n % 5], "killed": n % 7, "injured": n % 4}],
+                fatality_range=None,
+                description='quote " and\nnewline, comma',
+            )
+            for n in range(60)
+        ]
+        r = await site.client.post(
+            "/v1/incidents:batch", json={"incidents": rows}, headers=site.analyst
+        )
+        assert r.status_code == 201, r.text
+        yield site
 
 
 async def export(site: Site, fmt: str, **params: Any) -> tuple[bytes, dict[str, str]]:

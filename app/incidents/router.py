@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
@@ -81,19 +82,22 @@ def _replay(stored: Stored) -> Response:
     )
 
 
-async def _idempotent(
-    request: Request, session: SessionDep, caller: Caller, key: str | None
-) -> Stored | None:
-    if key is None:
-        return None
-    return await claim(
-        session, caller.key_id, key, request.method, request.url.path, await request.body()
-    )
-
-
-async def _store(
-    request: Request, session: SessionDep, caller: Caller, key: str | None, response: Response
-) -> None:
+async def _idempotent_write(
+    request: Request,
+    session: SessionDep,
+    caller: Caller,
+    key: str | None,
+    write: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run a write under an Idempotency-Key, all in one transaction: claim the key (409 if
+    a concurrent request holds it), replay the stored response if it was used for this same
+    request, else write, remember the response beside the write, and commit both."""
+    body = await request.body()
+    if key is not None:
+        stored = await claim(session, caller.key_id, key, request.method, request.url.path, body)
+        if stored is not None:
+            return _replay(stored)
+    response = await write()
     if key is not None:
         headers = {k: v for k, v in response.headers.items() if k in ("location", "etag")}
         await remember(
@@ -102,9 +106,11 @@ async def _store(
             key,
             request.method,
             request.url.path,
-            await request.body(),
+            body,
             Stored(response.status_code, headers, bytes(response.body)),
         )
+    await session.commit()
+    return response
 
 
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -132,17 +138,15 @@ async def create_incident(
 ) -> Response:
     """Store one incident (analyst+). Retries with the same `Idempotency-Key` and body get
     the first response again, with `Idempotent-Replayed: true`, and store nothing more."""
-    stored = await _idempotent(request, session, caller, idempotency_key)
-    if stored is not None:
-        return _replay(stored)
-    errors = service.rule_errors(incident, await service.load_references(session))
-    if errors:
-        raise validation_problem(errors)
-    (doc,) = await service.create(session, [incident], caller)
-    response = _document_response(doc, 201, _id(json.loads(doc)["id"]), 1)
-    await _store(request, session, caller, idempotency_key, response)
-    await session.commit()
-    return response
+
+    async def write() -> Response:
+        errors = service.rule_errors(incident, await service.load_references(session))
+        if errors:
+            raise validation_problem(errors)
+        (doc,) = await service.create(session, [incident], caller)
+        return _document_response(doc, 201, _id(json.loads(doc)["id"]), 1)
+
+    return await _idempotent_write(request, session, caller, idempotency_key, write)
 
 
 @router.post(
@@ -161,15 +165,13 @@ async def create_batch(
 ) -> Response:
     """Store every incident or none: any bad row makes a 422 listing every bad row by index
     and field (`incidents.7.occurred_on`)."""
-    stored = await _idempotent(request, session, caller, idempotency_key)
-    if stored is not None:
-        return _replay(stored)
-    items = service.parse_batch(batch.incidents, await service.load_references(session))
-    docs = await service.create(session, items, caller)
-    response = Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
-    await _store(request, session, caller, idempotency_key, response)
-    await session.commit()
-    return response
+
+    async def write() -> Response:
+        items = service.parse_batch(batch.incidents, await service.load_references(session))
+        docs = await service.create(session, items, caller)
+        return Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
+
+    return await _idempotent_write(request, session, caller, idempotency_key, write)
 
 
 async def _consistent(request: Request, session: SessionDep, read: Any) -> tuple[Any, int]:
