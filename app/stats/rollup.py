@@ -55,83 +55,62 @@ DIM_KEY = (
 )
 _KEY = ", ".join(KEY)
 _DAILY_KEY = ", ".join(DAILY_KEY)
-
-_SAME = " AND ".join(f"r.{c} = d.{c}" for c in KEY)
-_SAME_DAILY = " AND ".join(f"r.{c} = d.{c}" for c in DAILY_KEY)
-_SAME_MONTHLY = " AND ".join(f"r.{c} = d.{c}" for c in MONTHLY_KEY)
 _MONTHLY_KEY = ", ".join(MONTHLY_KEY)
-_SAME_DIM = " AND ".join(f"r.{c} = d.{c}" for c in DIM_KEY)
 _DIM_KEY = ", ".join(DIM_KEY)
-_RETURNED_DIM = ", ".join(f"r.{c}" for c in DIM_KEY)
 # The fine rows' district, perpetrator and attack type, one row each.
 _DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
                                     ('perpetrator', perpetrator_slug),
                                     ('attack_type', attack_type)) AS dim(dimension, value)"""
-_RETURNED = ", ".join(f"r.{c}" for c in KEY)
-_RETURNED_DAILY = ", ".join(f"r.{c}" for c in DAILY_KEY)
-_RETURNED_MONTHLY = ", ".join(f"r.{c}" for c in MONTHLY_KEY)
-_ADD = (
-    "SET killed = r.killed + d.killed, injured = r.injured + d.injured, "
-    "incidents = r.incidents + d.incidents"
-)
 _NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
+_SUMS = "sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents"
+
+
+def _add_to(table: str, delta: str, key: tuple[str, ...]) -> str:
+    """Two CTEs that add the rows of `delta` to `table`: to the bucket where it exists,
+    as a new bucket where it does not."""
+    same = " AND ".join(f"r.{c} = d.{c}" for c in key)
+    return f"""{table}_updated AS (
+    UPDATE {table} r
+       SET killed = r.killed + d.killed, injured = r.injured + d.injured,
+           incidents = r.incidents + d.incidents
+      FROM {delta} d WHERE {same}
+    RETURNING {", ".join(f"r.{c}" for c in key)}
+), {table}_inserted AS (
+    INSERT INTO {table} ({", ".join(key)}, killed, injured, incidents)
+    SELECT * FROM {delta} d WHERE NOT EXISTS (SELECT 1 FROM {table}_updated r WHERE {same})
+)"""
+
 
 # One statement: the delta per bucket (new contributions minus old ones) added to the rows
 # that exist and inserted where none does, in the fine rollup and, summed coarser, in the
 # daily, monthly and monthly-by-dimension ones. Not INSERT … ON CONFLICT: PostgreSQL checks
 # the proposed row (a negative delta) against CHECK (killed >= 0) before it looks for the
-# conflict.
-# Update-then-insert is safe because every rollup writer holds the data_version lock.
+# conflict. Update-then-insert is safe because every rollup writer holds the data_version
+# lock.
 _APPLY = text(f"""
 WITH delta AS (
-    SELECT {_KEY}, sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents
+    SELECT {_KEY}, {_SUMS}
       FROM (SELECT * FROM incident_contributions(CAST(:ids AS uuid[]))
             UNION ALL
             SELECT {_KEY}, -killed, -injured, -incidents
               FROM unnest({_OLD}) AS o({_KEY}, killed, injured, incidents)) AS changes
      GROUP BY {_KEY} {_NONZERO}
-), fine_updated AS (
-    UPDATE fatality_rollup r {_ADD} FROM delta d WHERE {_SAME} RETURNING {_RETURNED}
-), fine_inserted AS (
-    INSERT INTO fatality_rollup ({_KEY}, killed, injured, incidents)
-    SELECT * FROM delta d
-     WHERE NOT EXISTS (SELECT 1 FROM fine_updated r WHERE {_SAME})
 ), daily_delta AS (
-    SELECT {_DAILY_KEY}, sum(killed) AS killed, sum(injured) AS injured,
-           sum(incidents) AS incidents
-      FROM delta GROUP BY {_DAILY_KEY} {_NONZERO}
-), daily_updated AS (
-    UPDATE fatality_daily r {_ADD} FROM daily_delta d WHERE {_SAME_DAILY}
-    RETURNING {_RETURNED_DAILY}
-), daily_inserted AS (
-    INSERT INTO fatality_daily ({_DAILY_KEY}, killed, injured, incidents)
-    SELECT * FROM daily_delta d
-     WHERE NOT EXISTS (SELECT 1 FROM daily_updated r WHERE {_SAME_DAILY})
+    SELECT {_DAILY_KEY}, {_SUMS} FROM delta GROUP BY {_DAILY_KEY} {_NONZERO}
 ), monthly_delta AS (
     SELECT date_trunc('month', day::timestamp)::date AS month, province_code, kind, status,
-           category, categories, sum(killed) AS killed, sum(injured) AS injured,
-           sum(incidents) AS incidents
+           category, categories, {_SUMS}
       FROM daily_delta GROUP BY 1, 2, 3, 4, 5, 6 {_NONZERO}
-), monthly_updated AS (
-    UPDATE fatality_monthly r {_ADD} FROM monthly_delta d WHERE {_SAME_MONTHLY}
-    RETURNING {_RETURNED_MONTHLY}
-), monthly_inserted AS (
-    INSERT INTO fatality_monthly ({_MONTHLY_KEY}, killed, injured, incidents)
-    SELECT * FROM monthly_delta d
-     WHERE NOT EXISTS (SELECT 1 FROM monthly_updated r WHERE {_SAME_MONTHLY})
 ), dim_delta AS (
     SELECT dim.dimension, date_trunc('month', day::timestamp)::date AS month, province_code,
-           dim.value, kind, status, category, categories, sum(killed) AS killed,
-           sum(injured) AS injured, sum(incidents) AS incidents
+           dim.value, kind, status, category, categories, {_SUMS}
       FROM delta {_DIMENSIONS}
      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 {_NONZERO}
-), dim_updated AS (
-    UPDATE fatality_monthly_dim r {_ADD} FROM dim_delta d WHERE {_SAME_DIM}
-    RETURNING {_RETURNED_DIM}
-)
-INSERT INTO fatality_monthly_dim ({_DIM_KEY}, killed, injured, incidents)
-SELECT * FROM dim_delta d
- WHERE NOT EXISTS (SELECT 1 FROM dim_updated r WHERE {_SAME_DIM})
+), {_add_to("fatality_rollup", "delta", KEY)},
+{_add_to("fatality_daily", "daily_delta", DAILY_KEY)},
+{_add_to("fatality_monthly", "monthly_delta", MONTHLY_KEY)},
+{_add_to("fatality_monthly_dim", "dim_delta", DIM_KEY)}
+SELECT NULL
 """)
 
 Contributions = list[dict[str, Any]]
