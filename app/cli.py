@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
-from app.config import get_settings
+from app.core.config import get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +18,8 @@ T = TypeVar("T")
 
 async def _with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run work with a session on a short-lived engine."""
-    import app.models  # noqa: F401  (registers every table)
-    from app.db import create_engine, create_sessionmaker
+    import app.main  # noqa: F401  (registers every model)
+    from app.core.db import create_engine, create_sessionmaker
 
     # Operator commands may run for minutes (a rebuild at 1M incidents): no statement timeout.
     engine = create_engine(get_settings().model_copy(update={"statement_timeout_ms": 0}))
@@ -48,7 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Run the migrations up (or down) to a revision."""
-    from app import schema
+    from app.core import migrations as schema
 
     url = get_settings().database_url
     if args.down:
@@ -61,7 +61,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_seed_demo(args: argparse.Namespace) -> int:
     """Load the real sample incidents, and N synthetic ones with --synthetic N."""
-    from app.demo import seed_demo
+    from app.incidents.demo import seed_demo
 
     added = asyncio.run(_with_session(lambda s: seed_demo(s, synthetic=args.synthetic)))
     print(f"demo data loaded: {added} incidents added")
@@ -70,7 +70,8 @@ def cmd_seed_demo(args: argparse.Namespace) -> int:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     """Create an API key and print it, once, as the last line."""
-    from app.auth import ApiKey, create_key
+    from app.auth.models import ApiKey
+    from app.auth.service import create_key
 
     async def run(session: AsyncSession) -> tuple[ApiKey, str]:
         key, secret = await create_key(session, args.name, args.role)

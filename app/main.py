@@ -8,23 +8,29 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app import (
-    __version__,
-    models,  # noqa: F401  (registers every table)
-)
-from app.apikeys import router as apikeys_router
-from app.config import Settings, get_settings
+# Every domain's ORM models, imported here so that foreign keys between packages resolve
+# and Base.metadata holds the whole schema (migrations/env.py and the drift test read it).
+from app import __version__
+from app.auth import models as auth_models
+from app.auth.router import router as apikeys_router
+from app.core import audit, idempotency
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_probe_pool, create_sessionmaker
+from app.core.errors import document_problems, install_error_handlers, problems_router
+from app.core.health import router as health_router
+from app.core.middleware import BodyLimit
+from app.core.migrations import head_revision
+from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
-from app.db import create_engine, create_probe_pool, create_sessionmaker
-from app.errors import document_problems, install_error_handlers, problems_router
 from app.exports.router import router as exports_router
-from app.health import router as health_router
+from app.incidents import models as incidents_models
 from app.incidents.router import router as incidents_router
-from app.limits import BodyLimit
+from app.reference import models as reference_models
 from app.reference.router import router as reference_router
-from app.schema import head_revision
 from app.stats.cache import StatsCache
 from app.stats.router import router as stats_router
+
+MODELS = (auth_models, audit, idempotency, reference_models, crossings_models, incidents_models)
 
 DESCRIPTION = """
 Borderwatch records militant attacks in Pakistan's border regions since the Taliban took

@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.exports import service  # noqa: E402
-from app.incidents.listing import Filters  # noqa: E402
-from bench.stats_bench import BIN, PORT, ROOT, ensure_wrk, machine, serve, sh, wrk  # noqa: E402
+from app.exports import service
+from app.incidents.listing import Filters
+from bench.stats_bench import BIN, PORT, ROOT, ensure_wrk, machine, serve, sh, wrk
 
 
 def database_url() -> str:
@@ -198,7 +198,7 @@ def main() -> None:
         cursor = None
         for _ in range(20):  # 20 pages of 500: the cursor at depth 10,000
             page = json.load(
-                urllib.request.urlopen(  # noqa: S310
+                urllib.request.urlopen(
                     f"http://127.0.0.1:{PORT}/v1/incidents?limit=500"
                     + (f"&cursor={cursor}" if cursor else "")
                 )

@@ -88,7 +88,7 @@ def serve(env: dict[str, str], workers: int = 2) -> subprocess.Popen[bytes]:
     )
     for _ in range(100):
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/readyz") as r:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/readyz") as r:
                 if r.status == 200:
                     return server
         except OSError:
@@ -100,7 +100,7 @@ def serve(env: dict[str, str], workers: int = 2) -> subprocess.Popen[bytes]:
 def wrk(path: str, duration: int) -> dict[str, float]:
     url = f"http://127.0.0.1:{PORT}{path}"
     for _ in range(50):  # warm both workers' caches and connection pools
-        urllib.request.urlopen(url).read()  # noqa: S310
+        urllib.request.urlopen(url).read()
     out = sh("wrk", "-t1", "-c4", f"-d{duration}s", "--latency", url)
 
     def ms(value: str) -> float:

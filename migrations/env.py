@@ -7,8 +7,9 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.config import Settings, to_asyncpg_url
-from app.models import Base
+import app.main  # noqa: F401  (registers every model)
+from app.core.config import Settings, to_asyncpg_url
+from app.core.db import Base
 
 config = context.config
 target_metadata = Base.metadata

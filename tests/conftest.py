@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.config import Settings
-from app.db import get_session
+from app.core.config import Settings
+from app.core.db import get_session
 from app.main import create_app
-from tests.dbutil import throwaway_database
+from tests.support.dbutil import throwaway_database
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +89,7 @@ class Keys:
 @pytest.fixture
 async def keys(db: AsyncSession) -> Keys:
     """Keys named reader, analyst, analyst2, editor and admin."""
-    from app.auth import create_key
+    from app.auth.service import create_key
 
     headers, ids = {}, {}
     for name, role in [

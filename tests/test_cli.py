@@ -12,8 +12,8 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from app.auth import hash_secret
-from tests.dbutil import throwaway_database
+from app.auth.service import hash_secret
+from tests.support.dbutil import throwaway_database
 
 
 def borderwatch(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -37,7 +37,7 @@ async def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 def sample_killed() -> int:
     """Killed over every category of the shipped sample incidents, summed here, not by the app."""
-    path = Path(__file__).resolve().parent.parent / "app/reference/data/sample_incidents.csv"
+    path = Path(__file__).resolve().parent.parent / "app/incidents/data/sample_incidents.csv"
     with path.open(encoding="utf-8") as f:
         return sum(
             int(v) for row in csv.DictReader(f) for k, v in row.items() if k.startswith("killed_")

@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy import text
 
-from app.auth import ReadAccess
+from app.auth.dependencies import ReadAccess
+from app.core.db import SessionDep
+from app.core.errors import Problem
 from app.crossings import service
 from app.crossings.schemas import CrossingDetail, CrossingList, StatusHistory
-from app.db import SessionDep
-from app.errors import Problem
 
 router = APIRouter(prefix="/v1/crossings", tags=["crossings"], dependencies=[ReadAccess])
 

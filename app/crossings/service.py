@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.clock import today_karachi
 from app.crossings.models import CrossingPoint, CrossingStatusEvent
 from app.crossings.schemas import (
     AfghanSide,
@@ -16,7 +17,6 @@ from app.crossings.schemas import (
     PointGeometry,
     StatusEventOut,
 )
-from app.timeutil import today_karachi
 
 
 def current_status(events: list[StatusEventOut], today: date) -> CurrentStatus:

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 
-from app import dataversion
-from app.auth import ReadAccess
-from app.db import SessionDep
-from app.errors import validation_problem
+from app.auth.dependencies import ReadAccess
+from app.core import dataversion
+from app.core.db import SessionDep
+from app.core.errors import validation_problem
 from app.exports import service
 from app.incidents import listing
 

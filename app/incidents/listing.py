@@ -20,8 +20,8 @@ from typing import Annotated, Any
 from fastapi import Query
 from sqlalchemy import TextClause, text
 
-from app.errors import Problem, validation_problem
-from app.incidents.service import References
+from app.core.errors import Problem, validation_problem
+from app.reference.service import NO_REFERENCES, References, load_references
 from app.reference.vocab import VOCABULARIES
 
 MAX_RADIUS_KM = 300.0
@@ -81,14 +81,9 @@ def _floats(name: str, value: str, count: int) -> tuple[float, ...] | None:
     return numbers
 
 
-NO_REFERENCES = References(frozenset(), {}, frozenset(), frozenset())
-
-
 async def references_for(raw: dict[str, str | None], session: Any) -> References:
     """The reference codes to check the filters against, loaded only when a filter names
     a province, district, group or crossing (most list requests need none)."""
-    from app.incidents.service import load_references
-
     if any(raw.get(name) for name in ("province", "district", "perpetrator", "crossing")):
         return await load_references(session)
     return NO_REFERENCES

@@ -27,7 +27,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import UserDefinedType
 
-from app.db import Base
+from app.core.db import Base
+from app.core.errors import register_constraint_fields, register_server_owned
 
 
 class Xid8(UserDefinedType[int]):
@@ -172,3 +173,24 @@ class IncidentRevision(Base):
     changed_fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+
+
+register_constraint_fields(
+    {
+        "ck_incidents_occurred_on": "occurred_on",
+        "ck_incidents_geom_region": "location",
+        "ck_incidents_place_name": "place_name",
+        "ck_incidents_description": "description",
+        "ck_incidents_fatality_range": "fatality_range",
+        "fk_incidents_province_code_provinces": "province",
+        "fk_incidents_district_province_districts": "district",
+        "fk_incidents_perpetrator_slug_actors": "perpetrator",
+        "fk_incidents_crossing_slug_crossing_points": "crossing",
+        "ck_incident_sources_url": "sources",
+        "ck_incident_tags_tag": "tags",
+        "pk_casualties": "casualties",
+        "ck_casualties_killed": "casualties",
+        "ck_casualties_injured": "casualties",
+    }
+)
+register_server_owned({"killed_total", "injured_total", "created_by", "deleted_at", "is_synthetic"})

@@ -10,19 +10,19 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
-from app import dataversion
-from app.auth import Caller, ReadAccess, require_role
-from app.config import cursor_key
-from app.db import SessionDep
-from app.errors import Problem, unavailable, validation_problem
-from app.idempotency import HEADER, REPLAYED, Stored, claim, remember
+from app.auth.dependencies import Analyst, Editor, ReadAccess
+from app.auth.service import Caller
+from app.core import dataversion
+from app.core.config import cursor_key
+from app.core.db import SessionDep
+from app.core.errors import Problem, unavailable, validation_problem
+from app.core.idempotency import HEADER, REPLAYED, Stored, claim, remember
 from app.incidents import listing, service
 from app.incidents.schemas import BatchIn, BatchOut, HistoryOut, IncidentIn, IncidentOut
+from app.reference.service import load_references
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
 
-Analyst = Annotated[Caller, Depends(require_role("analyst"))]
-Editor = Annotated[Caller, Depends(require_role("editor"))]
 IncidentId = Annotated[str, Path(description="Incident id")]
 IdempotencyKey = Annotated[
     str | None,
@@ -140,7 +140,7 @@ async def create_incident(
     the first response again, with `Idempotent-Replayed: true`, and store nothing more."""
 
     async def write() -> Response:
-        errors = service.rule_errors(incident, await service.load_references(session))
+        errors = service.rule_errors(incident, await load_references(session))
         if errors:
             raise validation_problem(errors)
         (doc,) = await service.create(session, [incident], caller)
@@ -167,7 +167,7 @@ async def create_batch(
     and field (`incidents.7.occurred_on`)."""
 
     async def write() -> Response:
-        items = service.parse_batch(batch.incidents, await service.load_references(session))
+        items = service.parse_batch(batch.incidents, await load_references(session))
         docs = await service.create(session, items, caller)
         return Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
 

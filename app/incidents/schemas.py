@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.clock import today_karachi
 from app.reference.vocab import (
     AttackType,
     Attribution,
@@ -29,7 +30,6 @@ from app.reference.vocab import (
     Status,
     TargetType,
 )
-from app.timeutil import today_karachi
 
 EARLIEST = date(2001, 1, 1)
 MAX_COUNT = 10_000

@@ -15,13 +15,12 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import dataversion
-from app.auth import Caller
-from app.crossings.models import CrossingPoint
-from app.errors import Problem, field_errors, validation_problem
+from app.auth.service import Caller
+from app.core import dataversion
+from app.core.errors import Problem, field_errors, validation_problem
 from app.incidents.models import Casualty, Incident, IncidentRevision, IncidentSource, IncidentTag
 from app.incidents.schemas import IncidentIn
-from app.reference.models import Actor, District, Province
+from app.reference.service import References, load_references
 from app.stats import rollup
 
 
@@ -137,29 +136,6 @@ class NewIncident:
 
 
 # ---- rules that need the database -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class References:
-    """The reference codes an incident may name, loaded once per request."""
-
-    provinces: frozenset[str]
-    districts: dict[str, str]  # slug → province
-    actors: frozenset[str]
-    crossings: frozenset[str]
-
-
-async def load_references(session: AsyncSession) -> References:
-    """Every province, district, actor and crossing code (a few hundred short rows)."""
-    return References(
-        provinces=frozenset((await session.scalars(select(Province.code))).all()),
-        districts={
-            r.slug: r.province_code
-            for r in await session.execute(select(District.slug, District.province_code))
-        },
-        actors=frozenset((await session.scalars(select(Actor.slug))).all()),
-        crossings=frozenset((await session.scalars(select(CrossingPoint.slug))).all()),
-    )
 
 
 def rule_errors(item: IncidentIn, refs: References, prefix: str = "") -> list[dict[str, str]]:

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from app.auth import ReadAccess
-from app.db import SessionDep
-from app.params import require_known, split_csv
+from app.auth.dependencies import ReadAccess
+from app.core.db import SessionDep
+from app.core.params import require_known, split_csv
 from app.reference import service
 from app.reference.schemas import DistrictList, GroupList, ProvinceList, Vocabularies
 from app.reference.vocab import VOCABULARIES

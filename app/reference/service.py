@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.reference.models import Actor, District, Province
@@ -75,3 +76,33 @@ async def list_groups(session: AsyncSession) -> list[GroupOut]:
 async def actor_slugs(session: AsyncSession) -> list[str]:
     """Every actor slug, sorted."""
     return list((await session.scalars(select(Actor.slug).order_by(Actor.slug))).all())
+
+
+# Crossing slugs without importing the crossings package (which sits above this one).
+_crossing_points = table("crossing_points", column("slug"))
+
+
+@dataclass(frozen=True)
+class References:
+    """The reference codes an incident or a filter may name, loaded once per request."""
+
+    provinces: frozenset[str]
+    districts: dict[str, str]  # slug → province
+    actors: frozenset[str]
+    crossings: frozenset[str]
+
+
+NO_REFERENCES = References(frozenset(), {}, frozenset(), frozenset())
+
+
+async def load_references(session: AsyncSession) -> References:
+    """Every province, district, actor and crossing code (a few hundred short rows)."""
+    return References(
+        provinces=frozenset((await session.scalars(select(Province.code))).all()),
+        districts={
+            r.slug: r.province_code
+            for r in await session.execute(select(District.slug, District.province_code))
+        },
+        actors=frozenset((await session.scalars(select(Actor.slug))).all()),
+        crossings=frozenset((await session.scalars(select(_crossing_points.c.slug))).all()),
+    )

@@ -16,9 +16,9 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import dataversion
-from app.errors import Problem, problem_response
-from app.timeutil import today_karachi
+from app.core import dataversion
+from app.core.clock import today_karachi
+from app.core.errors import Problem, problem_response
 
 PREFIX = "/v1/stats/"
 MAX_ENTRY_BYTES = 1024 * 1024  # per answer

@@ -10,16 +10,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 
-from app import dataversion
-from app.auth import ReadAccess
-from app.db import SessionDep
-from app.errors import validation_problem
-from app.incidents.service import load_references
-from app.params import split_csv
+from app.auth.dependencies import ReadAccess
+from app.core import dataversion
+from app.core.clock import BASELINE, today_karachi
+from app.core.db import SessionDep
+from app.core.errors import validation_problem
+from app.core.params import split_csv
+from app.reference.service import load_references
 from app.reference.vocab import VOCABULARIES
 from app.stats import service
 from app.stats.service import GroupBy, Period
-from app.timeutil import BASELINE, today_karachi
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAccess])
 

@@ -1,0 +1,1 @@
+"""Cross-cutting code that knows no domain: config, database, errors, HTTP helpers."""

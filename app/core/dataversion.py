@@ -1,0 +1,56 @@
+"""The data version: the last change-feed sequence number, handed out in commit order, and
+the rollup epoch that a rebuild of the statistics moves on."""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import Request
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import unavailable
+
+
+async def allocate(session: AsyncSession, count: int) -> list[int]:
+    """`count` consecutive sequence numbers for this transaction's revisions.
+
+    Locks the data_version row until the transaction ends, so numbers are given in commit
+    order and a rolled-back write gives its numbers back: the change feed has no gaps and
+    never shows a later change before an earlier one. Take it as late as possible.
+    """
+    last = await session.scalar(
+        text("UPDATE data_version SET seq = seq + :n RETURNING seq"), {"n": count}
+    )
+    assert last is not None
+    return list(range(int(last) - count + 1, int(last) + 1))
+
+
+async def current(session: AsyncSession) -> int:
+    """The last committed change's sequence number."""
+    return int(await session.scalar(text("SELECT seq FROM data_version")) or 0)
+
+
+async def stamp(request: Request, session: AsyncSession) -> tuple[int, int]:
+    """(sequence number, rollup epoch) as this request may see them: what statistics'
+    ETags and caches are keyed by.
+
+    With the statistics cache on (app/stats/cache.py), from the app's small asyncpg pool,
+    without the ORM in the way: the same cheap check the cache makes, so both agree.
+    Otherwise, and when the session is already in a transaction, the session is asked, so
+    that the request sees its own snapshot.
+    """
+    if session.in_transaction() or not request.app.state.settings.stats_cache:
+        row = (await session.execute(text("SELECT seq, epoch FROM data_version"))).one()
+        return int(row.seq), int(row.epoch)
+    return await probe(request.app.state.probe, request.app.state.settings.retry_after_s)
+
+
+async def probe(pool: asyncpg.Pool, retry_after: int) -> tuple[int, int]:
+    """(sequence number, rollup epoch) through the probe pool; 503 when PostgreSQL is away."""
+    try:
+        row = await pool.fetchrow("SELECT seq, epoch FROM data_version")
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise unavailable(
+            f"The database is not reachable ({type(exc).__name__}).", retry_after
+        ) from None
+    return int(row["seq"]), int(row["epoch"])

@@ -1,0 +1,90 @@
+"""Async engine, sessions and the declarative base shared by every domain package."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+import asyncpg
+from fastapi import Depends, Request
+from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from app.core.config import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base whose constraint names follow NAMING_CONVENTION."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Engine with the pool and per-connection timeouts of the settings."""
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_s,
+        # A connection that died while PostgreSQL was away is replaced, not handed out.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "timeout": settings.connect_timeout_s,
+            "command_timeout": settings.statement_timeout_ms / 1000 + 5
+            if settings.statement_timeout_ms
+            else None,
+            "server_settings": {
+                "application_name": "borderwatch",
+                "statement_timeout": str(settings.statement_timeout_ms),
+                "TimeZone": "UTC",
+            },
+        },
+    )
+
+
+def create_probe_pool(settings: Settings) -> asyncpg.Pool:
+    """A two-connection asyncpg pool for one-row checks on hot paths (the data version).
+
+    Connections are made lazily (min_size=0), so the app starts while PostgreSQL is away.
+    """
+    dsn = make_url(settings.database_url).set(drivername="postgresql")
+    return asyncpg.create_pool(
+        dsn.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=2,
+        timeout=settings.connect_timeout_s,
+        command_timeout=settings.readiness_timeout_s,
+        max_inactive_connection_lifetime=300,
+        server_settings={"application_name": "borderwatch-probe"},
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Session factory; objects stay readable after commit for the response."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, from the sessionmaker that the lifespan put on the app."""
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with maker() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]

@@ -1,0 +1,143 @@
+"""Idempotency-Key for POST (IETF draft-ietf-httpapi-idempotency-key-header, Stripe's model).
+
+The whole exchange happens in the request's own transaction: a transaction-level advisory
+lock on (API key, Idempotency-Key) makes a concurrent holder of the same key answer 409 at
+once; the stored response is written in the same transaction as the incident it describes,
+so a replay exists exactly when the write committed, and a crash leaves nothing behind.
+Validation failures store nothing (the client may fix the body and retry with the same key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    Text,
+    delete,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base
+from app.core.errors import Problem
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+TTL = timedelta(hours=24)
+KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as the draft's sf-string allows
+
+
+class IdempotencyKey(Base):
+    """A completed request's response, kept 24 hours for replay."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    api_key_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    method: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text)
+    request_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    state: Mapped[str] = mapped_column(Text, server_default="in_progress")
+    response_status: Mapped[int | None] = mapped_column(SmallInteger)
+    response_headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    expires_at = mapped_column(
+        DateTime(timezone=True),
+        server_default=text("(now() + '24:00:00'::interval)"),
+        nullable=False,
+    )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A response to replay."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def fingerprint(method: str, path: str, body: bytes) -> bytes:
+    """What makes two requests "the same": method, path and the exact body bytes."""
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).digest()
+
+
+async def claim(
+    session: AsyncSession, api_key_id: int, key: str, method: str, path: str, body: bytes
+) -> Stored | None:
+    """Hold `key` for this transaction; the stored response when it was already used.
+
+    409 while another transaction holds it; 422 when it was used for another request.
+    """
+    if not KEY_RE.match(key):
+        raise Problem(400, f"{HEADER} must be 1–255 visible ASCII characters.", type_="bad-request")
+    locked = await session.scalar(
+        select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"{api_key_id}:{key}", 0)))
+    )
+    if not locked:
+        raise Problem(
+            409,
+            f"A request with this {HEADER} is still being processed; retry "
+            "later to get its response.",
+            type_="conflict",
+            headers={"Retry-After": "1"},
+        )
+    scope = (IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key)
+    await session.execute(
+        delete(IdempotencyKey).where(scope, IdempotencyKey.expires_at <= func.now())
+    )
+    row = (await session.execute(select(IdempotencyKey).where(scope))).scalar_one_or_none()
+    if row is None:
+        return None
+    if row.request_hash != fingerprint(method, path, body):
+        raise Problem(
+            422,
+            f"This {HEADER} was used for a different request; use a new key.",
+            type_="validation-error",
+            title="Idempotency key reused",
+            errors=[{"field": HEADER, "message": "reused with a different body"}],
+        )
+    assert row.response_status is not None and row.response_body is not None
+    return Stored(row.response_status, dict(row.response_headers or {}), row.response_body)
+
+
+async def remember(
+    session: AsyncSession,
+    api_key_id: int,
+    key: str,
+    method: str,
+    path: str,
+    request_body: bytes,
+    response: Stored,
+) -> None:
+    """Store the response in the caller's transaction, next to the write it reports."""
+    await session.execute(
+        insert(IdempotencyKey).values(
+            api_key_id=api_key_id,
+            key=key,
+            method=method,
+            path=path,
+            request_hash=fingerprint(method, path, request_body),
+            state="completed",
+            response_status=response.status,
+            response_headers=response.headers,
+            response_body=response.body,
+        )
+    )

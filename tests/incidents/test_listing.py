@@ -1,0 +1,301 @@
+"""Lists: every filter against a set computed in the test, cursors, GeoJSON, and the
+incidents near a crossing against a haversine computed here."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from httpx import AsyncClient
+
+from tests.conftest import Keys
+from tests.support.payloads import incident
+
+TORKHAM = (71.090, 34.107)
+PLACES = [
+    ("PK-KP", "peshawar", 71.56, 34.01),
+    ("PK-KP", "khyber", 71.10, 34.10),
+    ("PK-KP", None, 70.5, 33.0),
+    ("PK-BA", "quetta", 67.0, 30.2),
+    ("PK-BA", "chaman", 66.45, 30.92),
+    ("AF-NAN", None, 70.45, 34.43),
+]
+CATS = ["security_forces", "police", "civilians", "militants", "unknown"]
+
+
+def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
+def generated(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    out = []
+    for k in range(n):
+        province, district, lon, lat = rng.choice(PLACES)
+        cats = rng.sample(CATS, rng.randint(0, 2))
+        out.append(
+            incident(
+                occurred_on=(date(2021, 8, 15) + timedelta(days=rng.randrange(1500))).isoformat(),
+                location={
+                    "type": "Point",
+                    "coordinates": [
+                        round(lon + rng.uniform(-0.4, 0.4), 5),
+                        round(lat + rng.uniform(-0.4, 0.4), 5),
+                    ],
+                },
+                province=province,
+                district=district,
+                perpetrator=rng.choice(["ttp", "iskp", "bla"]),
+                attack_type=rng.choice(["ied", "ambush", "suicide_bombing"]),
+                target_type=rng.choice(["police", "civilians"]),
+                kind=rng.choice(["attack", "border_clash"]),
+                casualties=[
+                    {"category": c, "killed": rng.randint(0, 9), "injured": 0} for c in cats
+                ],
+                fatality_range=None,
+                crossing=None,
+                tags=[],
+                place_name=rng.choice(["Bazaar", "Checkpost", "Mosque road", "Jamrud"]) + f" {k}",
+                description=rng.choice(["convoy hit", "police station attacked", None]),
+            )
+        )
+    return out
+
+
+@pytest.fixture
+async def stored(client: AsyncClient, keys: Keys) -> list[dict[str, Any]]:
+    r = await client.post(
+        "/v1/incidents:batch", json={"incidents": generated(120)}, headers=keys.analyst
+    )
+    assert r.status_code == 201
+    return r.json()["items"]  # type: ignore[no-any-return]
+
+
+async def walk(client: AsyncClient, params: dict[str, Any]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        r = await client.get(
+            "/v1/incidents", params={**params, **({"cursor": cursor} if cursor else {})}
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        items += body["items"]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return items
+
+
+def ordered(items: list[dict[str, Any]]) -> list[str]:
+    """Ids in list order: occurred_on descending, then id ascending."""
+    by_id = sorted(items, key=lambda i: i["id"])
+    return [i["id"] for i in sorted(by_id, key=lambda i: i["occurred_on"], reverse=True)]
+
+
+FILTERS: list[tuple[dict[str, str], Any]] = [
+    ({"province": "PK-BA"}, lambda i: i["province"] == "PK-BA"),
+    ({"province": "PK-KP,AF-NAN"}, lambda i: i["province"] in ("PK-KP", "AF-NAN")),
+    ({"district": "peshawar,quetta"}, lambda i: i["district"] in ("peshawar", "quetta")),
+    ({"perpetrator": "iskp"}, lambda i: i["perpetrator"] == "iskp"),
+    ({"attack_type": "ied,ambush"}, lambda i: i["attack_type"] in ("ied", "ambush")),
+    ({"target_type": "civilians"}, lambda i: i["target_type"] == "civilians"),
+    ({"kind": "border_clash"}, lambda i: i["kind"] == "border_clash"),
+    ({"status": "reported"}, lambda i: True),
+    (
+        {"category": "police,militants"},
+        lambda i: any(c["category"] in ("police", "militants") for c in i["casualties"]),
+    ),
+    ({"min_killed": "7"}, lambda i: i["killed_total"] >= 7),
+    (
+        {"since": "2022-06-01", "until": "2023-02-28"},
+        lambda i: "2022-06-01" <= i["occurred_on"] <= "2023-02-28",
+    ),
+    ({"q": "JAMRUD"}, lambda i: "jamrud" in (i["place_name"] or "").lower()),
+    ({"q": "station"}, lambda i: "station" in (i["description"] or "")),
+    (
+        {"bbox": "70,33,72,35"},
+        lambda i: (
+            70 <= i["location"]["coordinates"][0] <= 72
+            and 33 <= i["location"]["coordinates"][1] <= 35
+        ),
+    ),
+    (
+        {"province": "PK-KP", "kind": "attack", "min_killed": "1"},
+        lambda i: i["province"] == "PK-KP" and i["kind"] == "attack" and i["killed_total"] >= 1,
+    ),
+]
+
+
+@pytest.mark.parametrize(("params", "keep"), FILTERS, ids=[str(p) for p, _ in FILTERS])
+async def test_each_filter_returns_exactly_the_matching_incidents(
+    client: AsyncClient,
+    stored: list[dict[str, Any]],
+    params: dict[str, str],
+    keep: Any,
+) -> None:
+    got = await walk(client, {**params, "limit": 17})
+    want = [i for i in stored if keep(i)]
+    assert want, "the generated data should exercise the filter"
+    assert [i["id"] for i in got] == ordered(want)
+
+
+@pytest.mark.parametrize("radius", [10, 40, 120])
+async def test_near_matches_a_haversine_within_metres(
+    client: AsyncClient,
+    stored: list[dict[str, Any]],
+    radius: int,
+) -> None:
+    got = await walk(
+        client, {"near": f"{TORKHAM[0]},{TORKHAM[1]}", "radius_km": radius, "limit": 500}
+    )
+    distance = {i["id"]: haversine_km(TORKHAM, tuple(i["location"]["coordinates"])) for i in stored}
+    got_ids = {i["id"] for i in got}
+    assert got_ids or radius < 40
+    # The API measures on the spheroid, the test on a sphere: they may differ by ~0.5%
+    # at the very edge of the radius, never inside it.
+    assert {k for k, d in distance.items() if d <= radius * 0.995} <= got_ids
+    assert got_ids <= {k for k, d in distance.items() if d <= radius * 1.005}
+
+
+async def test_crossing_incidents_nearest_first_with_geodesic_distance(
+    client: AsyncClient,
+    stored: list[dict[str, Any]],
+) -> None:
+    r = await client.get("/v1/crossings/torkham/incidents", params={"radius_km": 60, "limit": 500})
+    assert r.status_code == 200
+    items = r.json()["items"]
+    distances = [i["distance_km"] for i in items]
+    assert distances == sorted(distances) and items
+    for item in items:
+        expected = haversine_km(TORKHAM, tuple(item["location"]["coordinates"]))
+        assert abs(item["distance_km"] - expected) <= max(0.005 * expected, 0.01)
+    listed = await walk(client, {"crossing": "torkham", "radius_km": 60, "limit": 500})
+    assert {i["id"] for i in listed} == {i["id"] for i in items}
+    assert (await client.get("/v1/crossings/nowhere/incidents")).status_code == 404
+    assert (
+        await client.get("/v1/crossings/torkham/incidents", params={"radius_km": 301})
+    ).status_code == 422
+
+
+async def test_geojson_is_a_feature_collection_with_a_next_link(
+    client: AsyncClient,
+    stored: list[dict[str, Any]],
+) -> None:
+    r = await client.get("/v1/incidents", params={"format": "geojson", "limit": 5})
+    assert r.headers["content-type"] == "application/geo+json"
+    body = r.json()
+    assert body["type"] == "FeatureCollection" and len(body["features"]) == 5
+    for feature in body["features"]:
+        assert feature["type"] == "Feature"
+        assert feature["geometry"]["type"] == "Point"
+        lon, lat = feature["geometry"]["coordinates"]
+        assert 60 <= lon <= 78 and 23 <= lat <= 38  # RFC 7946: longitude first
+        assert isinstance(feature["properties"], dict) and "location" not in feature["properties"]
+    (link,) = [li for li in body["links"] if li["rel"] == "next"]
+    nxt = await client.get(link["href"])
+    assert nxt.status_code == 200 and nxt.json()["features"][0]["id"] not in {
+        f["id"] for f in body["features"]
+    }
+
+
+async def test_retracted_and_deleted_incidents_are_not_listed(
+    client: AsyncClient,
+    keys: Keys,
+    stored: list[dict[str, Any]],
+) -> None:
+    gone, retracted = stored[0]["id"], stored[1]["id"]
+    await client.delete(f"/v1/incidents/{gone}", headers=keys.editor)
+    await client.patch(
+        f"/v1/incidents/{retracted}",
+        json={"status": "retracted"},
+        headers={**keys.editor, "If-Match": '"1"', "Content-Type": "application/merge-patch+json"},
+    )
+    ids = {i["id"] for i in await walk(client, {"limit": 500})}
+    assert gone not in ids and retracted not in ids and len(ids) == len(stored) - 2
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "field"),
+    [
+        ({"limit": "501"}, 422, "limit"),
+        ({"limit": "0"}, 422, "limit"),
+        ({"province": "PK-XX"}, 422, "province"),
+        ({"status": "retracted"}, 422, "status"),
+        ({"bbox": "70,33,72"}, 422, "bbox"),
+        ({"bbox": "72,33,70,35"}, 422, "bbox"),
+        ({"near": "71,34", "radius_km": "400"}, 422, "radius_km"),
+        ({"crossing": "khunjerab"}, 422, "crossing"),
+        ({"min_killed": "-1"}, 422, "min_killed"),
+        ({"since": "2023-13-01"}, 422, "since"),
+        ({"updated_since": "yesterday"}, 422, "updated_since"),
+        ({"cursor": "forged"}, 400, None),
+        ({"cursor": "eyJhIjoxfQ"}, 400, None),
+    ],
+)
+async def test_bad_list_parameters_are_problems(
+    client: AsyncClient, params: dict[str, str], status: int, field: str | None
+) -> None:
+    r = await client.get("/v1/incidents", params=params)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    if field:
+        assert field in [e["field"] for e in r.json()["errors"]]
+
+
+async def test_a_cursor_is_bound_to_its_filters(
+    client: AsyncClient, stored: list[dict[str, Any]]
+) -> None:
+    first = (await client.get("/v1/incidents", params={"limit": 3, "province": "PK-KP"})).json()
+    cursor = first["next_cursor"]
+    assert (
+        await client.get(
+            "/v1/incidents", params={"limit": 3, "province": "PK-KP", "cursor": cursor}
+        )
+    ).status_code == 200
+    other = await client.get(
+        "/v1/incidents", params={"limit": 3, "province": "PK-BA", "cursor": cursor}
+    )
+    assert other.status_code == 400
+    tampered = cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
+    assert (
+        await client.get(
+            "/v1/incidents", params={"limit": 3, "province": "PK-KP", "cursor": tampered}
+        )
+    ).status_code == 400
+
+
+async def test_updated_since_and_data_version(
+    client: AsyncClient, keys: Keys, stored: list[dict[str, Any]]
+) -> None:
+    r = await client.get("/v1/incidents", params={"limit": 1})
+    version = int(r.headers["x-data-version"])
+    changed = stored[5]
+    await client.patch(
+        f"/v1/incidents/{changed['id']}",
+        json={"place_name": "renamed"},
+        headers={**keys.analyst, "If-Match": '"1"', "Content-Type": "application/merge-patch+json"},
+    )
+    recent = await walk(client, {"updated_since": changed["updated_at"], "limit": 500})
+    assert changed["id"] in {i["id"] for i in recent}
+    again = await client.get("/v1/incidents", params={"limit": 1})
+    assert int(again.headers["x-data-version"]) == version + 1
+
+
+async def test_repeated_filters_add_up(client: AsyncClient, stored: list[dict[str, Any]]) -> None:
+    repeated = await client.get(
+        "/v1/incidents", params=[("province", "PK-KP"), ("province", "AF-NAN"), ("limit", "500")]
+    )
+    commas = await client.get("/v1/incidents", params={"province": "PK-KP,AF-NAN", "limit": "500"})
+    assert repeated.json()["items"] == commas.json()["items"]
+    twice = await client.get(
+        "/v1/incidents", params=[("since", "2022-01-01"), ("since", "2023-01-01")]
+    )
+    assert twice.status_code == 422

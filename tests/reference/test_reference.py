@@ -1,0 +1,226 @@
+"""Reference endpoints serve the vocabularies, units, actors and crossings of SPEC."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import pytest
+from httpx import AsyncClient
+
+from app.crossings.schemas import StatusEventOut
+from app.crossings.service import current_status
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC_PROVINCES = {
+    "PK-KP",
+    "PK-BA",
+    "PK-PB",
+    "PK-SD",
+    "PK-IS",
+    "PK-GB",
+    "PK-JK",
+    "AF-BDS",
+    "AF-NUR",
+    "AF-KNR",
+    "AF-NAN",
+    "AF-PIA",
+    "AF-KHO",
+    "AF-PKA",
+    "AF-ZAB",
+    "AF-KAN",
+    "AF-HEL",
+    "AF-NIM",
+}
+SPEC_ACTORS = {
+    "ttp",
+    "iskp",
+    "hafiz-gul-bahadur",
+    "lashkar-e-islam",
+    "jamaat-ul-ahrar",
+    "tehreek-e-jihad-pakistan",
+    "lashkar-e-jhangvi",
+    "bla",
+    "blf",
+    "unknown",
+    "pakistan-armed-forces",
+    "afghan-taliban-forces",
+}
+MERGED = {
+    "bajaur",
+    "mohmand",
+    "khyber",
+    "kurram",
+    "orakzai",
+    "north-waziristan",
+    "upper-south-waziristan",
+    "lower-south-waziristan",
+}
+
+
+async def test_vocabularies_match_the_spec(client: AsyncClient) -> None:
+    r = await client.get("/v1/vocabularies")
+    assert r.status_code == 200
+    v = r.json()
+    assert v["attack_type"] == [
+        "suicide_bombing",
+        "ied",
+        "armed_assault",
+        "targeted_killing",
+        "ambush",
+        "rocket_mortar",
+        "cross_border_fire",
+        "air_drone_strike",
+        "kidnapping",
+        "other",
+    ]
+    assert v["casualty_category"] == [
+        "security_forces",
+        "police",
+        "civilians",
+        "militants",
+        "unknown",
+    ]
+    assert v["status"] == ["reported", "verified", "disputed", "retracted"]
+    assert v["kind"] == ["attack", "security_operation", "border_clash", "cross_border_strike"]
+    assert "health_polio" in v["target_type"] and len(v["target_type"]) == 13
+    assert set(v["province"]) == SPEC_PROVINCES
+    assert set(v["perpetrator"]) >= SPEC_ACTORS
+
+
+async def test_provinces_are_the_spec_codes_with_names(client: AsyncClient) -> None:
+    r = await client.get("/v1/provinces")
+    items = {p["code"]: p for p in r.json()["items"]}
+    assert set(items) == SPEC_PROVINCES
+    assert items["PK-KP"]["name"] == "Khyber Pakhtunkhwa"
+    assert items["AF-NAN"]["country"] == "AF"
+    assert items["PK-BA"]["has_geometry"] is False
+
+
+async def test_districts_of_kp_include_the_merged_districts_and_splits(client: AsyncClient) -> None:
+    r = await client.get("/v1/districts", params={"province": "PK-KP"})
+    assert r.status_code == 200
+    items = {d["slug"]: d for d in r.json()["items"]}
+    assert {d["province"] for d in items.values()} == {"PK-KP"}
+    assert {s for s, d in items.items() if d["is_merged"]} == MERGED
+    assert {"dera-ismail-khan", "upper-chitral", "lower-chitral", "peshawar"} <= set(items)
+    assert items["north-waziristan"]["name"] == "North Waziristan"
+
+
+async def test_districts_filter_takes_several_provinces(client: AsyncClient) -> None:
+    both = (await client.get("/v1/districts", params={"province": "PK-KP,PK-BA"})).json()["items"]
+    everything = (await client.get("/v1/districts")).json()["items"]
+    assert {d["province"] for d in both} == {"PK-KP", "PK-BA"}
+    assert {"quetta", "chaman", "hub", "qila-saifullah"} <= {d["slug"] for d in both}
+    assert len(everything) == len(both) + 1  # Islamabad
+    assert [d["slug"] for d in everything if d["province"] == "PK-IS"] == ["islamabad"]
+
+
+async def test_unknown_province_filter_is_a_422_naming_the_field(client: AsyncClient) -> None:
+    r = await client.get("/v1/districts", params={"province": "PK-KP,XX-YY"})
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"] == [{"field": "province", "message": "unknown value 'XX-YY'"}]
+
+
+async def test_groups_hold_the_spec_actors_and_flag_state_forces(client: AsyncClient) -> None:
+    items = {g["slug"]: g for g in (await client.get("/v1/groups")).json()["items"]}
+    assert set(items) >= SPEC_ACTORS
+    assert {s for s, g in items.items() if g["is_state_force"]} == {
+        "pakistan-armed-forces",
+        "afghan-taliban-forces",
+    }
+    assert "IS-K" in items["iskp"]["aliases"]
+
+
+async def test_crossings_list_torkham_and_chaman_with_coordinates(client: AsyncClient) -> None:
+    r = await client.get("/v1/crossings")
+    assert r.status_code == 200
+    items = {c["slug"]: c for c in r.json()["items"]}
+    assert set(items) == {
+        "torkham",
+        "chaman",
+        "ghulam-khan",
+        "angoor-adda",
+        "kharlachi",
+        "badini",
+        "nawa-pass",
+        "gursal",
+        "arandu",
+    }
+    assert items["torkham"]["location"] == {"type": "Point", "coordinates": [71.09, 34.107]}
+    assert items["chaman"]["location"]["coordinates"] == [66.44, 30.91]
+    assert items["chaman"]["afghan_side"] == {"name": "Spin Boldak", "province": "AF-KAN"}
+    assert items["chaman"]["district"] == "chaman"
+    trade = {s for s, c in items.items() if c["notified_for_trade"]}
+    assert trade == {"torkham", "chaman", "ghulam-khan", "angoor-adda", "kharlachi", "badini"}
+    assert items["nawa-pass"]["current_status"]["status"] == "closed"
+    assert "status_history" not in items["torkham"]
+
+
+async def test_crossings_match_the_shared_reference_facts(client: AsyncClient) -> None:
+    shared = ROOT.parent / "shared" / "data" / "crossings.csv"
+    if not shared.exists():
+        pytest.skip("../shared/data is not beside this checkout")
+    items = {c["slug"]: c for c in (await client.get("/v1/crossings")).json()["items"]}
+    with shared.open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            served = items[row["slug"]]
+            assert served["location"]["coordinates"] == [float(row["lon"]), float(row["lat"])]
+            assert served["province"] == row["province"]
+            assert served["district"] == row["district"]
+
+
+async def test_crossing_detail_has_its_history_newest_first(client: AsyncClient) -> None:
+    r = await client.get("/v1/crossings/torkham")
+    assert r.status_code == 200
+    body = r.json()
+    starts = [e["from"] for e in body["status_history"]]
+    assert starts == sorted(starts, reverse=True)
+    assert {"status": "closed", "from": "2023-09-06", "to": "2023-09-15"}.items() <= next(
+        e for e in body["status_history"] if e["from"] == "2023-09-06"
+    ).items()
+    history = await client.get("/v1/crossings/torkham/status")
+    assert history.json()["items"] == body["status_history"]
+
+
+async def test_unknown_crossing_is_a_404_problem(client: AsyncClient) -> None:
+    r = await client.get("/v1/crossings/khunjerab")
+    assert r.status_code == 404
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["status"] == 404 and "khunjerab" in r.json()["detail"]
+
+
+def _event(i: int, status: str, start: str, end: str | None) -> StatusEventOut:
+    return StatusEventOut(
+        id=i,
+        status=status,
+        from_=date.fromisoformat(start),
+        to=date.fromisoformat(end) if end else None,
+        reason=status,
+        source_url=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("today", "expected", "since"),
+    [
+        ("2023-01-01", "open", None),
+        ("2023-09-10", "closed", "2023-09-06"),
+        ("2023-12-01", "open", "2023-09-16"),
+        ("2024-06-01", "restricted", "2024-01-13"),
+        ("2025-10-12", "closed", "2025-10-12"),  # a later closure overrides an ongoing restriction
+    ],
+)
+def test_current_status_is_the_latest_event_in_force(
+    today: str, expected: str, since: str | None
+) -> None:
+    events = [
+        _event(1, "closed", "2023-09-06", "2023-09-15"),
+        _event(2, "restricted", "2024-01-13", None),
+        _event(3, "closed", "2025-10-12", None),
+    ]
+    status = current_status(events, date.fromisoformat(today))
+    assert status.status == expected
+    assert status.since == (date.fromisoformat(since) if since else None)
