@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 # Every domain's ORM models, imported here so that foreign keys between packages resolve
 # and Base.metadata holds the whole schema (migrations/env.py and the drift test read it).
@@ -20,6 +20,7 @@ from app.core.errors import document_problems, install_error_handlers, problems_
 from app.core.health import router as health_router
 from app.core.middleware import BodyLimit
 from app.core.migrations import head_revision
+from app.core.params import BODY_MODELS, reject_unknown_query
 from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
 from app.exports.router import router as exports_router
@@ -41,6 +42,16 @@ Reads are public unless the server says otherwise; writes need an API key
 """
 
 
+def document_bodies(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the models of bodies that routes parse themselves (core.params.documented_body)."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for name, model in BODY_MODELS.items():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
+    return openapi
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; the engine is created when the lifespan starts."""
     settings = settings or get_settings()
@@ -58,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await engine.dispose()
 
     app = FastAPI(
+        dependencies=[Depends(reject_unknown_query)],
         title="Borderwatch",
         version=__version__,
         description=DESCRIPTION,
@@ -80,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(FastAPI.openapi(app))
+            app.openapi_schema = document_bodies(document_problems(FastAPI.openapi(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

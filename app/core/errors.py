@@ -65,6 +65,16 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
         "Precondition failed",
         "If-Match names a version that is no longer current.",
     ),
+    "method-not-allowed": (
+        405,
+        "Method not allowed",
+        "The path exists but not with this method; `Allow` lists the ones it takes.",
+    ),
+    "unsupported-media-type": (
+        415,
+        "Unsupported media type",
+        "Writes take a JSON body: send `Content-Type: application/json`.",
+    ),
     "payload-too-large": (413, "Payload too large", "The body is over 1 MiB (batch: 20 MiB)."),
     "validation-error": (
         422,
@@ -131,6 +141,10 @@ class Forbidden(DomainError):
 class Conflict(DomainError):
     """The resource exists already, or another request holds it right now."""
 
+    def __init__(self, detail: str, retry_after: int | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
 
 class StaleVersion(DomainError):
     """An edit named a version that is no longer current."""
@@ -149,6 +163,10 @@ class Invalid(DomainError):
         self.errors = list(errors)
 
 
+class Malformed(DomainError):
+    """A value the client sent back (a cursor, a header) is not one this API made."""
+
+
 class Unavailable(DomainError):
     """The database cannot serve this now; retrying later may work."""
 
@@ -162,7 +180,9 @@ def _forbidden(exc: DomainError, _: int) -> Problem:
 
 
 def _conflict(exc: DomainError, _: int) -> Problem:
-    return Problem(409, exc.detail, type_="conflict", headers={"Retry-After": "1"})
+    assert isinstance(exc, Conflict)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return Problem(409, exc.detail, type_="conflict", headers=headers)
 
 
 def _stale(exc: DomainError, _: int) -> Problem:
@@ -177,6 +197,10 @@ def _invalid(exc: DomainError, _: int) -> Problem:
     return validation_problem(exc.errors, exc.detail)
 
 
+def _malformed(exc: DomainError, _: int) -> Problem:
+    return Problem(400, exc.detail, type_="bad-request")
+
+
 def _unavailable(exc: DomainError, retry_after: int) -> Problem:
     return unavailable(exc.detail, retry_after)
 
@@ -188,6 +212,7 @@ EXCEPTION_PROBLEMS: dict[type[DomainError], Callable[[DomainError, int], Problem
     Conflict: _conflict,
     StaleVersion: _stale,
     Invalid: _invalid,
+    Malformed: _malformed,
     Unavailable: _unavailable,
 }
 
@@ -272,7 +297,10 @@ def validation_problem(errors: Sequence[dict[str, str]], detail: str | None = No
 def field_of(loc: Sequence[int | str]) -> str:
     """Dotted field name of a Pydantic error location, without FastAPI's `body`/`query` head."""
     parts = list(loc)
-    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+    if parts and parts[0] in ("query", "path", "header", "cookie"):
+        # A parameter is named as sent: `province`, not `province.1` for its second code.
+        return str(parts[1]) if len(parts) > 1 else "query"
+    if parts and parts[0] == "body":
         parts = parts[1:]
     return ".".join(str(p) for p in parts) or "body"
 
@@ -359,7 +387,12 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"No resource at {request.url.path}."
-        type_ = {404: "not-found", 413: "payload-too-large"}.get(exc.status_code)
+        type_ = {
+            404: "not-found",
+            405: "method-not-allowed",
+            413: "payload-too-large",
+            415: "unsupported-media-type",
+        }.get(exc.status_code)
         if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's own wording
             type_, detail = "malformed-json", "The request body could not be parsed as JSON."
         return problem_response(

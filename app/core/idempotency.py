@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from fastapi import Request, Response
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -32,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base
-from app.core.errors import Problem
+from app.core.errors import Conflict, Invalid
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -87,17 +89,18 @@ async def claim(
     409 while another transaction holds it; 422 when it was used for another request.
     """
     if not KEY_RE.match(key):
-        raise Problem(400, f"{HEADER} must be 1–255 visible ASCII characters.", type_="bad-request")
+        raise Invalid(
+            [{"field": HEADER, "message": "must be 1–255 visible ASCII characters"}],
+            f"{HEADER} must be 1–255 visible ASCII characters.",
+        )
     locked = await session.scalar(
         select(func.pg_try_advisory_xact_lock(func.hashtextextended(f"{api_key_id}:{key}", 0)))
     )
     if not locked:
-        raise Problem(
-            409,
+        raise Conflict(
             f"A request with this {HEADER} is still being processed; retry "
             "later to get its response.",
-            type_="conflict",
-            headers={"Retry-After": "1"},
+            retry_after=1,
         )
     scope = (IdempotencyKey.api_key_id == api_key_id) & (IdempotencyKey.key == key)
     await session.execute(
@@ -107,12 +110,9 @@ async def claim(
     if row is None:
         return None
     if row.request_hash != fingerprint(method, path, body):
-        raise Problem(
-            422,
+        raise Invalid(
+            [{"field": HEADER, "message": "reused with a different body"}],
             f"This {HEADER} was used for a different request; use a new key.",
-            type_="validation-error",
-            title="Idempotency key reused",
-            errors=[{"field": HEADER, "message": "reused with a different body"}],
         )
     assert row.response_status is not None and row.response_body is not None
     return Stored(row.response_status, dict(row.response_headers or {}), row.response_body)
@@ -141,3 +141,37 @@ async def remember(
             response_body=response.body,
         )
     )
+
+
+def replay(stored: Stored) -> Response:
+    """The stored response again, marked as a replay."""
+    return Response(
+        stored.body,
+        status_code=stored.status,
+        media_type="application/json",
+        headers={**stored.headers, REPLAYED: "true"},
+    )
+
+
+async def idempotent(
+    request: Request,
+    session: AsyncSession,
+    api_key_id: int,
+    key: str | None,
+    write: Callable[[], Awaitable[Response]],
+) -> Response:
+    """Run a write under an Idempotency-Key, all in one transaction: claim the key (409 if a
+    concurrent request holds it), replay the stored response if it was used for this same
+    request, else write, remember the response beside the write, and commit both."""
+    body = await request.body()
+    if key is not None:
+        stored = await claim(session, api_key_id, key, request.method, request.url.path, body)
+        if stored is not None:
+            return replay(stored)
+    response = await write()
+    if key is not None:
+        headers = {k: v for k, v in response.headers.items() if k in ("location", "etag")}
+        kept = Stored(response.status_code, headers, bytes(response.body))
+        await remember(session, api_key_id, key, request.method, request.url.path, body, kept)
+    await session.commit()
+    return response

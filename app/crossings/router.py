@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
-from sqlalchemy import text
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.auth.dependencies import ReadAccess
+from app.core.config import cursor_key
 from app.core.db import SessionDep
-from app.core.errors import Problem
+from app.core.errors import NotFound
 from app.crossings import service
 from app.crossings.schemas import CrossingDetail, CrossingList, StatusHistory
+from app.crossings.service import NearQuery
 
 router = APIRouter(prefix="/v1/crossings", tags=["crossings"], dependencies=[ReadAccess])
 
@@ -30,7 +31,7 @@ async def list_crossings(session: SessionDep) -> CrossingList:
 async def _get(session: SessionDep, slug: str) -> CrossingDetail:
     crossing = await service.get_crossing(session, slug)
     if crossing is None:
-        raise Problem(404, f"No crossing point {slug!r}.", type_="not-found")
+        raise NotFound(f"No crossing point {slug!r}.")
     return crossing
 
 
@@ -52,48 +53,33 @@ async def get_crossing(session: SessionDep, slug: Slug) -> CrossingDetail:
     responses={404: {"description": "No such crossing"}},
 )
 async def status_history(session: SessionDep, slug: Slug) -> StatusHistory:
-    """Status events of a crossing, newest first."""
+    """Status events of a crossing, newest first; an open-ended status that a later one
+    replaced shows the day it ended."""
     return StatusHistory(items=(await _get(session, slug)).status_history)
-
-
-_NEAR = text("""
-    SELECT incident_document(i)::text AS doc,
-           ST_Distance(i.geom::geography, c.geom::geography) / 1000 AS distance_km
-      FROM crossing_points c
-      JOIN incidents i ON ST_DWithin(i.geom::geography, c.geom::geography, :radius_m)
-     WHERE c.slug = :slug AND i.deleted_at IS NULL AND i.status <> 'retracted'
-     ORDER BY distance_km, i.id
-     LIMIT :limit
-""")
 
 
 @router.get(
     "/{slug}/incidents",
     summary="Incidents near a crossing, nearest first",
-    responses={404: {"description": "No such crossing"}},
+    responses={
+        400: {"description": "A cursor that this API did not make"},
+        404: {"description": "No such crossing"},
+        422: {"description": "A bad filter, radius or limit"},
+    },
 )
 async def incidents_near(
-    session: SessionDep,
-    slug: Slug,
-    radius_km: Annotated[float, Query(gt=0, le=300, description="Search radius")] = 25,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    request: Request, session: SessionDep, slug: Slug, query: Annotated[NearQuery, Query()]
 ) -> Response:
-    """Live incidents within `radius_km` of the crossing, each with its geodesic
-    `distance_km` (on the WGS 84 spheroid), nearest first; the search uses the GiST index
-    on the incidents' geography."""
-    await _get(session, slug)
-    rows = await session.execute(
-        _NEAR, {"slug": slug, "radius_m": radius_km * 1000, "limit": limit}
+    """Live incidents within `radius_km` (default 25, max 300) of the crossing, each with its
+    geodesic `distance_km` (WGS 84 spheroid), nearest first; the search uses the GiST index
+    on the incidents' geography. Takes the list filters; keyset pages with `next_cursor`;
+    `X-Data-Version` names the data the page reflects."""
+    secret = cursor_key(request.app.state.settings)
+    page = await service.incidents_near(session, slug, query, secret)
+    body = (
+        f'{{"crossing":{json.dumps(slug)},"radius_km":{json.dumps(query.radius_km)},'
+        f'"items":[{",".join(page.items)}],"next_cursor":{json.dumps(page.next_cursor)}}}'
     )
-    # Each document is a JSON object built by PostgreSQL: add distance_km before its "}".
-    items = [r.doc[:-1] + f', "distance_km" : {r.distance_km:.3f}}}' for r in rows]
     return Response(
-        '{"crossing":'
-        + json.dumps(slug)
-        + ',"radius_km":'
-        + json.dumps(radius_km)
-        + ',"items":['
-        + ",".join(items)
-        + "]}",
-        media_type="application/json",
+        body, media_type="application/json", headers={"X-Data-Version": str(page.version)}
     )

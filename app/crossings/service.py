@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from pydantic import Field
+from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import today_karachi
+from app.core.errors import Invalid, Malformed, NotFound
 from app.crossings.models import CrossingPoint, CrossingStatusEvent
 from app.crossings.schemas import (
     AfghanSide,
@@ -17,6 +22,8 @@ from app.crossings.schemas import (
     PointGeometry,
     StatusEventOut,
 )
+from app.incidents.filters import IncidentFilters, check, column_sql
+from app.incidents.listing import consistent, decode_cursor, encode_cursor
 
 
 def current_status(events: list[StatusEventOut], today: date) -> CurrentStatus:
@@ -33,6 +40,19 @@ def current_status(events: list[StatusEventOut], today: date) -> CurrentStatus:
     return CurrentStatus(
         status="open", since=max(ended) + timedelta(days=1) if ended else None, reason=None
     )
+
+
+def _with_ends(events: list[StatusEventOut]) -> list[StatusEventOut]:
+    """Events newest first, an open-ended one ending the day before the next one starts:
+    a status that a later one replaced is not still in force."""
+    ordered = sorted(events, key=lambda e: (e.from_, e.id))
+    out = []
+    for n, event in enumerate(ordered):
+        later = [e.from_ for e in ordered[n + 1 :] if e.from_ > event.from_]
+        if event.to is None and later:
+            event = event.model_copy(update={"to": min(later) - timedelta(days=1)})
+        out.append(event)
+    return out[::-1]
 
 
 async def _events(
@@ -57,7 +77,7 @@ async def _events(
                 source_url=e.source_url,
             )
         )
-    return out
+    return {slug: _with_ends(events) for slug, events in out.items()}
 
 
 async def _crossings(session: AsyncSession, slug: str | None = None) -> list[CrossingDetail]:
@@ -109,3 +129,72 @@ async def get_crossing(session: AsyncSession, slug: str) -> CrossingDetail | Non
     """One crossing with its status history, or None."""
     found = await _crossings(session, slug)
     return found[0] if found else None
+
+
+class NearQuery(IncidentFilters):
+    """The query of `GET /v1/crossings/{slug}/incidents`: the list filters, a radius, pages."""
+
+    limit: int = Field(100, ge=1, le=500, description="Page size (1–500)")
+    cursor: str | None = Field(None, max_length=500, description="next_cursor of the last page")
+
+
+@dataclass(frozen=True)
+class NearPage:
+    """Incidents near a crossing, nearest first: JSON text of each with its distance."""
+
+    items: list[str]
+    next_cursor: str | None
+    version: int
+
+
+def _near_sql(q: NearQuery, params: dict[str, Any], after: list[Any] | None) -> TextClause:
+    condition = column_sql(q, params)
+    if after is not None:
+        params["c_dist"], params["c_id"] = float(after[0]), uuid.UUID(str(after[1]))
+        condition += " AND (d.distance_km, i.id) > (:c_dist, :c_id)"
+    return text(f"""
+        SELECT i.id, d.distance_km, incident_document(i)::text AS doc
+          FROM crossing_points c
+          JOIN incidents i ON ST_DWithin(i.geom::geography, c.geom::geography, :radius_m)
+         CROSS JOIN LATERAL (
+               SELECT ST_Distance(i.geom::geography, c.geom::geography) / 1000 AS distance_km
+         ) AS d
+         WHERE c.slug = :slug AND {condition}
+         ORDER BY d.distance_km, i.id
+         LIMIT :limit
+    """)
+
+
+async def incidents_near(session: AsyncSession, slug: str, q: NearQuery, secret: bytes) -> NearPage:
+    """Live incidents within `radius_km` of the crossing that pass the filters, each with
+    its geodesic `distance_km`, nearest first, a page at a time."""
+    if await get_crossing(session, slug) is None:
+        raise NotFound(f"No crossing point {slug!r}.")
+    if q.near is not None or q.crossing is not None:
+        raise Invalid(
+            [{"field": "near" if q.near else "crossing", "message": "the path names the crossing"}]
+        )
+    await check(session, q)
+    scope = f"{slug}:{q.scope()}"
+    params: dict[str, Any] = {"slug": slug, "radius_m": q.radius_km * 1000, "limit": q.limit + 1}
+    after = None
+    if q.cursor is not None:
+        after = decode_cursor(secret, q.cursor, scope)
+        if len(after) != 2 or not isinstance(after[0], float | int):
+            raise Malformed("The cursor does not name a position in this list.")
+    try:
+        sql = _near_sql(q, params, after)
+    except (ValueError, TypeError):
+        raise Malformed("The cursor does not name a position in this list.") from None
+
+    async def read() -> list[Any]:
+        return list(await session.execute(sql, params))
+
+    rows, version = await consistent(session, read)
+    next_cursor = None
+    if len(rows) > q.limit:
+        rows = rows[: q.limit]
+        next_cursor = encode_cursor(secret, [rows[-1].distance_km, str(rows[-1].id)], scope)
+    # Each document is a JSON object built by PostgreSQL: add distance_km before its "}".
+    items = [r.doc[:-1] + f', "distance_km" : {r.distance_km:.3f}}}' for r in rows]
+    return NearPage(items, next_cursor, version)

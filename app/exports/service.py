@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.incidents.listing import Filters
+from app.incidents.filters import Args, IncidentFilters, document_sql
 from app.reference.vocab import VOCABULARIES
 
 CATEGORIES: tuple[str, ...] = VOCABULARIES["casualty_category"]
@@ -40,80 +42,6 @@ _AT_VERSION = """
     ) AS last
      WHERE last.op <> 'deleted' AND last.d->>'status' <> 'retracted'
 """
-
-
-class Args:
-    """Positional parameters for asyncpg ($1, $2 …) in the order they are added."""
-
-    def __init__(self, *values: Any) -> None:
-        self.values = list(values)
-
-    def add(self, value: Any, cast: str) -> str:
-        """Bind a value; its placeholder with an explicit type."""
-        self.values.append(value)
-        return f"${len(self.values)}::{cast}"
-
-
-def _point(doc: str) -> str:
-    return (
-        f"ST_SetSRID(ST_MakePoint(({doc}->'location'->'coordinates'->>0)::float8, "
-        f"({doc}->'location'->'coordinates'->>1)::float8), 4326)"
-    )
-
-
-def doc_where(f: Filters, args: Args, d: str = "d") -> str:
-    """The filters as conditions on an incident document `d` (jsonb)."""
-    out = ["true"]
-
-    def any_of(field: str, values: tuple[str, ...]) -> None:
-        if values:
-            out.append(f"{d}->>'{field}' = ANY({args.add(list(values), 'text[]')})")
-
-    if f.since:
-        out.append(f"({d}->>'occurred_on')::date >= {args.add(f.since, 'date')}")
-    if f.until:
-        out.append(f"({d}->>'occurred_on')::date <= {args.add(f.until, 'date')}")
-    any_of("province", f.province)
-    any_of("district", f.district)
-    any_of("perpetrator", f.perpetrator)
-    any_of("attack_type", f.attack_type)
-    any_of("target_type", f.target_type)
-    any_of("kind", f.kind)
-    any_of("status", f.status)
-    if f.category:
-        out.append(
-            f"EXISTS (SELECT 1 FROM jsonb_array_elements({d}->'casualties') c "
-            f"WHERE c->>'category' = ANY({args.add(list(f.category), 'text[]')}))"
-        )
-    if f.min_killed is not None:
-        out.append(f"({d}->>'killed_total')::int >= {args.add(f.min_killed, 'int')}")
-    if f.bbox:
-        x0, y0, x1, y1 = (args.add(v, "float8") for v in f.bbox)
-        out.append(f"{_point(d)} && ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 4326)")
-    if f.near or f.crossing:
-        if f.crossing:
-            origin = (
-                f"(SELECT geom::geography FROM crossing_points WHERE slug = "
-                f"{args.add(f.crossing, 'text')})"
-            )
-        else:
-            assert f.near is not None
-            origin = (
-                f"ST_SetSRID(ST_MakePoint({args.add(f.near[0], 'float8')}, "
-                f"{args.add(f.near[1], 'float8')}), 4326)::geography"
-            )
-        out.append(
-            f"ST_DWithin({_point(d)}::geography, {origin}, "
-            f"{args.add(f.radius_km * 1000, 'float8')})"
-        )
-    if f.updated_since:
-        out.append(
-            f"({d}->>'updated_at')::timestamptz >= {args.add(f.updated_since, 'timestamptz')}"
-        )
-    if f.q:
-        pattern = args.add("%" + re.sub(r"([\\%_])", r"\\\1", f.q) + "%", "text")
-        out.append(f"({d}->>'place_name' ILIKE {pattern} OR {d}->>'description' ILIKE {pattern})")
-    return " AND ".join(out)
 
 
 def _csv_columns(d: str = "d") -> list[tuple[str, str]]:
@@ -143,9 +71,9 @@ def _csv_columns(d: str = "d") -> list[tuple[str, str]]:
             cols.append(
                 (
                     f"{measure}_{category}",
-                    f"coalesce((SELECT (c->>'{measure}')::int FROM "
+                    f"(SELECT (c->>'{measure}')::int FROM "
                     f"jsonb_array_elements({d}->'casualties') c "
-                    f"WHERE c->>'category' = '{category}'), 0)",
+                    f"WHERE c->>'category' = '{category}')",
                 )
             )
     cols += [
@@ -202,11 +130,11 @@ class Export:
         return {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
 
 
-def build(f: Filters, fmt: str, version: int | None) -> Export:
+def build(f: IncidentFilters, fmt: str, version: int | None) -> Export:
     """The export of the filtered incidents in a format, now or at a version."""
     args = Args(version) if version is not None else Args()
     source = _AT_VERSION if version is not None else _LIVE
-    rows = f"SELECT id, d FROM ({source}) AS s WHERE {doc_where(f, args)} ORDER BY id"
+    rows = f"SELECT id, d FROM ({source}) AS s WHERE {document_sql(f, args)} ORDER BY id"
     if fmt == "csv":
         columns = ", ".join(f'{expr} AS "{name}"' for name, expr in _csv_columns())
         return Export(f"SELECT {columns} FROM ({rows}) AS picked", args.values, fmt)
@@ -265,3 +193,61 @@ async def stream(conn: asyncpg.Connection, export: Export) -> AsyncGenerator[byt
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+@dataclass
+class Opened:
+    """An export ready to stream: its first bytes are not sent yet, its snapshot is taken."""
+
+    chunks: AsyncIterator[bytes]
+    version: int
+    export: Export
+
+
+async def open_export(
+    engine: AsyncEngine, f: IncidentFilters, fmt: str, version: int | None
+) -> Opened:
+    """Take a REPEATABLE READ snapshot on a connection of its own and prepare the COPY of
+    the export in it; the connection is given back when the chunks are exhausted or closed
+    (and thrown away if the client left half way)."""
+    export = build(f, fmt, version)
+    conn = await engine.connect()
+    try:
+        await conn.execution_options(isolation_level="REPEATABLE READ")
+        await conn.begin()
+        await conn.execute(text("SET LOCAL statement_timeout = 0"))
+        # Stream in id order from the primary-key index from the first row on, rather than
+        # computing every document and sorting them before the first byte.
+        await conn.execute(text("SET LOCAL enable_sort = off"))
+        seen = (
+            version
+            if version is not None
+            else int((await conn.execute(text("SELECT seq FROM data_version"))).scalar_one())
+        )
+        driver = (await conn.get_raw_connection()).driver_connection
+    except BaseException:
+        await conn.close()
+        raise
+    return Opened(_chunks(conn, driver, export), seen, export)
+
+
+async def _chunks(conn: AsyncConnection, driver: Any, export: Export) -> AsyncIterator[bytes]:
+    chunks = stream(driver, export)
+    finished = False
+    try:
+        async for chunk in chunks:
+            yield chunk
+        finished = True
+    finally:
+        # Also when the client went away and this task is being cancelled.
+        with anyio.CancelScope(shield=True):
+            if not finished:
+                # Cut the COPY off at once: close the socket rather than ask PostgreSQL
+                # to cancel a COPY that is blocked writing to a reader who left.
+                driver.terminate()
+            await chunks.aclose()
+            if finished:
+                await conn.commit()
+            else:
+                await conn.invalidate()  # the pool makes a new connection in its place
+            await conn.close()

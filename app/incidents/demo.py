@@ -8,18 +8,24 @@ import uuid
 from datetime import date, timedelta
 from importlib import resources
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import BASELINE, today_karachi
-from app.crossings.models import CrossingPoint
-from app.incidents.service import NewIncident, Source, existing_ids, insert_incidents
+from app.incidents.reads import existing_ids
+from app.incidents.writes import NewIncident, Source, insert_incidents
 from app.reference.models import District
 from app.reference.vocab import VOCABULARIES
 
 # Ids derived from the row itself, so that seeding twice stores each incident once.
 DEMO_NAMESPACE = uuid.UUID("5b0c1f3e-6a55-4f7e-9d0c-2d1f0b6a7c11")
 CATEGORIES = VOCABULARIES["casualty_category"]
+# Synthetic incidents cluster around the crossings (read by table name: the crossings
+# package sits above this one).
+_CROSSING_ANCHORS = text(
+    "SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, province_code, district_slug "
+    "FROM crossing_points ORDER BY slug"
+)
 
 
 def sample_incidents() -> list[NewIncident]:
@@ -76,16 +82,7 @@ async def synthetic_incidents(session: AsyncSession, n: int, seed: int = 1) -> l
     ]
     anchors = [
         (r.lon, r.lat, r.province_code, r.district_slug)
-        for r in (
-            await session.execute(
-                select(
-                    CrossingPoint.geom.ST_X().label("lon"),
-                    CrossingPoint.geom.ST_Y().label("lat"),
-                    CrossingPoint.province_code,
-                    CrossingPoint.district_slug,
-                )
-            )
-        )
+        for r in await session.execute(_CROSSING_ANCHORS)
     ]
     days = (today_karachi() - BASELINE).days
     items = []

@@ -1,24 +1,31 @@
-"""HTTP routes of incidents: create (single, batch), read, merge-patch, delete, history."""
+"""HTTP routes of incidents: create (single, batch), list, read, merge-patch, delete, history."""
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from app.auth.dependencies import Analyst, Editor, ReadAccess
-from app.auth.service import Caller
-from app.core import dataversion
 from app.core.config import cursor_key
 from app.core.db import SessionDep
-from app.core.errors import Problem, unavailable, validation_problem
-from app.core.idempotency import HEADER, REPLAYED, Stored, claim, remember
-from app.incidents import listing, service
-from app.incidents.schemas import BatchIn, BatchOut, HistoryOut, IncidentIn, IncidentOut
+from app.core.errors import Invalid, NotFound
+from app.core.idempotency import HEADER, idempotent
+from app.core.ids import parse_uuid
+from app.core.params import documented_body, etag, if_match_versions, json_body, none_match
+from app.incidents import history, listing, reads, rules, writes
+from app.incidents.filters import ListQuery
+from app.incidents.schemas import (
+    BatchIn,
+    BatchOut,
+    HistoryOut,
+    IncidentBatch,
+    IncidentIn,
+    IncidentOut,
+    PatchIn,
+)
 from app.reference.service import load_references
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -32,94 +39,42 @@ IdempotencyKey = Annotated[
         max_length=255,
     ),
 ]
-ENTITY_TAG_RE = re.compile(r'(?:W/)?"[\x21\x23-\x7e]*"')
+IfMatch = Annotated[
+    str | None, Header(alias="If-Match", description='ETag of the version changed, e.g. "3"')
+]
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 
-
-def _id(value: str) -> uuid.UUID:
-    parsed = service.parse_id(value)
-    if parsed is None:
-        raise Problem(404, f"No incident {value}.", type_="not-found")
-    return parsed
-
-
-def _if_match(value: str | None, *, required: bool) -> frozenset[str] | None:
-    """The strong entity tags an If-Match lists (RFC 9110); 428 when required and absent,
-    400 when malformed or `*` (an edit must name the version it was made on)."""
-    if value is None:
-        if required:
-            raise Problem(
-                428,
-                'Send If-Match with the ETag of the version you edit, e.g. If-Match: "3".',
-                type_="precondition-required",
-            )
-        return None
-    tags = [part.strip() for part in value.split(",")]
-    if not all(ENTITY_TAG_RE.fullmatch(t) for t in tags):
-        raise Problem(
-            400,
-            'If-Match must list entity tags such as "3" (the ETag of a GET).',
-            type_="bad-request",
-        )
-    # Weak tags never match under the strong comparison that If-Match uses.
-    return frozenset(t for t in tags if not t.startswith("W/"))
-
-
-def _document_response(doc: str, status: int, incident_id: uuid.UUID, version: int) -> Response:
-    headers = {"ETag": f'"{version}"'}
-    if status == 201:
-        headers["Location"] = f"/v1/incidents/{incident_id}"
-    return Response(doc, status_code=status, media_type=JSON, headers=headers)
-
-
-def _replay(stored: Stored) -> Response:
-    return Response(
-        stored.body,
-        status_code=stored.status,
-        media_type=JSON,
-        headers={**stored.headers, REPLAYED: "true"},
-    )
-
-
-async def _idempotent_write(
-    request: Request,
-    session: SessionDep,
-    caller: Caller,
-    key: str | None,
-    write: Callable[[], Awaitable[Response]],
-) -> Response:
-    """Run a write under an Idempotency-Key, all in one transaction: claim the key (409 if
-    a concurrent request holds it), replay the stored response if it was used for this same
-    request, else write, remember the response beside the write, and commit both."""
-    body = await request.body()
-    if key is not None:
-        stored = await claim(session, caller.key_id, key, request.method, request.url.path, body)
-        if stored is not None:
-            return _replay(stored)
-    response = await write()
-    if key is not None:
-        headers = {k: v for k, v in response.headers.items() if k in ("location", "etag")}
-        await remember(
-            session,
-            caller.key_id,
-            key,
-            request.method,
-            request.url.path,
-            body,
-            Stored(response.status_code, headers, bytes(response.body)),
-        )
-    await session.commit()
-    return response
-
-
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Malformed JSON"},
     401: {"description": "No, unknown or revoked API key"},
     403: {"description": "Role too low"},
     409: {"description": "A concurrent request holds the same Idempotency-Key"},
     413: {"description": "Body over 1 MiB (batch: 20 MiB)"},
+    415: {"description": "The body is not sent as JSON"},
     422: {"description": "A field breaks a rule; `errors` names each"},
 }
+VERSIONED_ERRORS: dict[int | str, dict[str, Any]] = {
+    **WRITE_ERRORS,
+    400: {"description": "Malformed JSON or If-Match"},
+    404: {"description": "No such incident"},
+    412: {"description": "If-Match names an old version"},
+    428: {"description": "If-Match missing"},
+}
+
+
+def _id(value: str) -> uuid.UUID:
+    parsed = parse_uuid(value)
+    if parsed is None:
+        raise NotFound(f"No incident {value}.")
+    return parsed
+
+
+def _document(doc: str, status: int, incident_id: uuid.UUID, version: int) -> Response:
+    headers = {"ETag": etag(version)}
+    if status == 201:
+        headers["Location"] = f"/v1/incidents/{incident_id}"
+    return Response(doc, status_code=status, media_type=JSON, headers=headers)
 
 
 @router.post(
@@ -128,25 +83,22 @@ WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=IncidentOut,
     summary="Create an incident",
     responses=WRITE_ERRORS,
+    openapi_extra=documented_body(IncidentIn),
 )
 async def create_incident(
-    request: Request,
-    session: SessionDep,
-    caller: Analyst,
-    incident: IncidentIn,
-    idempotency_key: IdempotencyKey = None,
+    request: Request, session: SessionDep, caller: Analyst, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Store one incident (analyst+). Retries with the same `Idempotency-Key` and body get
-    the first response again, with `Idempotent-Replayed: true`, and store nothing more."""
+    the first response again, with `Idempotent-Replayed: true`, and store nothing more. A
+    422 names every bad field at once, shape and reference rules together."""
+    raw = await json_body(request)
 
     async def write() -> Response:
-        errors = service.rule_errors(incident, await load_references(session))
-        if errors:
-            raise validation_problem(errors)
-        (doc,) = await service.create(session, [incident], caller)
-        return _document_response(doc, 201, _id(json.loads(doc)["id"]), 1)
+        item = rules.parse_one(raw, await load_references(session))
+        (doc,) = await writes.create(session, [item], caller)
+        return _document(doc, 201, _id(json.loads(doc)["id"]), 1)
 
-    return await _idempotent_write(request, session, caller, idempotency_key, write)
+    return await idempotent(request, session, caller.key_id, idempotency_key, write)
 
 
 @router.post(
@@ -155,45 +107,48 @@ async def create_incident(
     response_model=BatchOut,
     summary="Create up to 5,000 incidents, all or none",
     responses=WRITE_ERRORS,
+    openapi_extra=documented_body(IncidentBatch),
 )
 async def create_batch(
-    request: Request,
-    session: SessionDep,
-    caller: Analyst,
-    batch: BatchIn,
-    idempotency_key: IdempotencyKey = None,
+    request: Request, session: SessionDep, caller: Analyst, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Store every incident or none: any bad row makes a 422 listing every bad row by index
     and field (`incidents.7.occurred_on`)."""
+    batch = BatchIn.parse(await json_body(request))
 
     async def write() -> Response:
-        items = service.parse_batch(batch.incidents, await load_references(session))
-        docs = await service.create(session, items, caller)
+        items = rules.parse_batch(batch.incidents, await load_references(session))
+        docs = await writes.create(session, items, caller)
         return Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
 
-    return await _idempotent_write(request, session, caller, idempotency_key, write)
+    return await idempotent(request, session, caller.key_id, idempotency_key, write)
 
 
-async def _consistent(request: Request, session: SessionDep, read: Any) -> tuple[Any, int]:
-    """Run read() between two reads of the same data version: its X-Data-Version then names
-    exactly the data it saw (every write bumps the version in its own transaction)."""
-    version = await dataversion.current(session)
-    for _ in range(5):
-        result = await read()
-        after = await dataversion.current(session)
-        if after == version:
-            return result, version
-        version = after
-    raise unavailable(
-        "The data kept changing while it was read; retry.",
-        request.app.state.settings.retry_after_s,
-    )
+def _feature_collection(request: Request, page: listing.Page) -> dict[str, Any]:
+    features = []
+    for text in page.documents:
+        doc = json.loads(text)
+        geometry = doc.pop("location")
+        features.append(
+            {"type": "Feature", "id": doc["id"], "geometry": geometry, "properties": doc}
+        )
+    links = []
+    if page.next_cursor is not None:
+        href = str(request.url.include_query_params(cursor=page.next_cursor))
+        links.append({"rel": "next", "type": GEOJSON, "href": href})
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "numberReturned": len(features),
+        "links": links,
+        "next_cursor": page.next_cursor,
+    }
 
 
 @router.get(
     "/incidents",
     summary="List incidents",
-    dependencies=[ReadAccess, Depends(listing.documented_filters)],
+    dependencies=[ReadAccess],
     responses={
         200: {"content": {GEOJSON: {}}},
         400: {"description": "A cursor that this API did not make"},
@@ -201,77 +156,23 @@ async def _consistent(request: Request, session: SessionDep, read: Any) -> tuple
     },
 )
 async def list_incidents(
-    request: Request,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=500, description="Page size (1–500)")] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=500, description="next_cursor of the previous page")
-    ] = None,
-    format: Literal["json", "geojson"] = "json",
+    request: Request, session: SessionDep, query: Annotated[ListQuery, Query()]
 ) -> Response:
     """Incidents newest first (occurred_on descending, then id), filtered as SPEC says;
     multi-valued filters take comma-separated values. Keyset pages: pass `next_cursor` as
     `cursor`. `format=geojson` gives a FeatureCollection with a `next` link. Retracted and
     deleted incidents are never listed. `X-Data-Version` names the data the page reflects."""
-    raw = listing.raw_filters(request.query_params)
-    filters = listing.parse_filters(raw, await listing.references_for(raw, session))
-    scope = listing.scope_of(filters)
     secret = cursor_key(request.app.state.settings)
-    params: dict[str, Any] = {"limit": limit + 1}
-    after = listing.decode_cursor(secret, cursor, scope) if cursor is not None else None
-    sql = listing.page_query(filters, params, after)
-
-    async def read() -> list[Any]:
-        return list(await session.execute(sql, params))
-
-    rows, version = await _consistent(request, session, read)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = listing.encode_cursor(secret, rows[-1].occurred_on, rows[-1].id, scope)
-    headers = {"X-Data-Version": str(version)}
-    if format == "geojson":
-        features = []
-        for row in rows:
-            doc = json.loads(row.doc)
-            features.append(
-                {
-                    "type": "Feature",
-                    "id": doc["id"],
-                    "geometry": doc.pop("location"),
-                    "properties": doc,
-                }
-            )
-        links = []
-        if next_cursor is not None:
-            links.append(
-                {
-                    "rel": "next",
-                    "type": GEOJSON,
-                    "href": str(request.url.include_query_params(cursor=next_cursor)),
-                }
-            )
-        body = {
-            "type": "FeatureCollection",
-            "features": features,
-            "numberReturned": len(features),
-            "links": links,
-            "next_cursor": next_cursor,
-        }
-        return Response(
-            json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-            media_type=GEOJSON,
-            headers=headers,
+    page = await listing.page(session, query, query.limit, query.cursor, secret)
+    headers = {"X-Data-Version": str(page.version)}
+    if query.format == "geojson":
+        body = json.dumps(
+            _feature_collection(request, page), ensure_ascii=False, separators=(",", ":")
         )
-    return Response(
-        '{"items":['
-        + ",".join(r.doc for r in rows)
-        + '],"next_cursor":'
-        + json.dumps(next_cursor)
-        + "}",
-        media_type=JSON,
-        headers=headers,
-    )
+        return Response(body, media_type=GEOJSON, headers=headers)
+    items = ",".join(page.documents)
+    body = f'{{"items":[{items}],"next_cursor":{json.dumps(page.next_cursor)}}}'
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @router.get(
@@ -279,72 +180,65 @@ async def list_incidents(
     response_model=IncidentOut,
     dependencies=[ReadAccess],
     summary="One incident",
-    responses={404: {"description": "No such incident"}},
+    responses={304: {"description": "Not modified since the ETag"}, 404: {"description": "None"}},
 )
-async def get_incident(session: SessionDep, incident_id: IncidentId) -> Response:
-    """The incident, with `ETag: "<version>"` for a later If-Match."""
+async def get_incident(
+    session: SessionDep,
+    incident_id: IncidentId,
+    if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
+) -> Response:
+    """The incident, with `ETag: "<version>"` for a later If-Match; `If-None-Match` with
+    that ETag gets 304 while the incident is unchanged."""
     iid = _id(incident_id)
-    state = await service.current(session, iid)  # one statement: version and body agree
-    return _document_response(state.text, 200, iid, state.version)
+    state = await reads.current(session, iid)  # one statement: version and body agree
+    if none_match(if_none_match, etag(state.version)):
+        return Response(status_code=304, headers={"ETag": etag(state.version)})
+    return _document(state.text, 200, iid, state.version)
 
 
 @router.patch(
     "/incidents/{incident_id}",
     response_model=IncidentOut,
     summary="Correct an incident",
-    responses={
-        **WRITE_ERRORS,
-        400: {"description": "Malformed JSON or If-Match"},
-        404: {"description": "No such incident"},
-        412: {"description": "If-Match names an old version"},
-        428: {"description": "If-Match missing"},
-    },
+    responses=VERSIONED_ERRORS,
+    openapi_extra=documented_body(PatchIn, "application/merge-patch+json"),
 )
 async def patch_incident(
+    request: Request,
     session: SessionDep,
     caller: Analyst,
     incident_id: IncidentId,
-    patch: Annotated[
-        dict[str, Any],
-        Body(
-            media_type="application/merge-patch+json",
-            description="JSON Merge Patch (RFC 7396): members to set; null removes one",
-            examples=[{"casualties": [{"category": "police", "killed": 84, "injured": 200}]}],
-        ),
-    ],
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    if_match: IfMatch = None,
 ) -> Response:
-    """Merge-patch the version named by If-Match (428 without it, 412 when it is stale).
-    Analysts change only their own incidents; only editors change `status`."""
-    etags = _if_match(if_match, required=True)
-    assert etags is not None
+    """JSON Merge Patch (RFC 7396) of the version named by If-Match (428 without it, 412 when
+    it is stale); `null` removes a member. Analysts change only their own incidents; only
+    editors change `status`."""
+    versions = if_match_versions(if_match)
+    assert versions is not None
     iid = _id(incident_id)
-    doc, version = await service.update_incident(session, iid, etags, patch, caller)
+    patch = await json_body(request)
+    if not isinstance(patch, dict):
+        raise Invalid([{"field": "body", "message": "a merge patch is a JSON object"}])
+    doc, version = await writes.update_incident(session, iid, versions, patch, caller)
     await session.commit()
-    return _document_response(doc, 200, iid, version)
+    return _document(doc, 200, iid, version)
 
 
 @router.delete(
     "/incidents/{incident_id}",
     status_code=204,
     summary="Delete an incident",
-    responses={
-        **WRITE_ERRORS,
-        404: {"description": "No such incident"},
-        412: {"description": "If-Match names an old version"},
-    },
+    responses=VERSIONED_ERRORS,
 )
 async def delete_incident(
-    session: SessionDep,
-    caller: Editor,
-    incident_id: IncidentId,
-    if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    session: SessionDep, caller: Editor, incident_id: IncidentId, if_match: IfMatch = None
 ) -> Response:
-    """Soft delete (editor+): gone from lists, exports and statistics; the history and the
-    change feed keep it. If-Match is optional here."""
-    await service.delete_incident(
-        session, _id(incident_id), caller, _if_match(if_match, required=False)
-    )
+    """Soft delete (editor+) of the version If-Match names (428 without it, 412 when it is
+    stale): gone from lists, exports and statistics; the history and the change feed keep
+    it."""
+    versions = if_match_versions(if_match)
+    assert versions is not None
+    await writes.delete_incident(session, _id(incident_id), versions, caller)
     await session.commit()
     return Response(status_code=204)
 
@@ -360,4 +254,4 @@ async def incident_history(session: SessionDep, incident_id: IncidentId) -> Hist
     """Who changed what and when: each revision with its actor, time, changed fields and
     their values before and after (the whole incident for its creation)."""
     iid = _id(incident_id)
-    return HistoryOut(id=str(iid), items=await service.history(session, iid))
+    return HistoryOut(id=str(iid), items=await history.history(session, iid))

@@ -15,11 +15,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictInt,
+    ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from app.core.clock import today_karachi
+from app.core.errors import Invalid, field_errors
 from app.reference.vocab import (
     AttackType,
     Attribution,
@@ -181,8 +184,31 @@ class IncidentIn(Strict):
 class BatchIn(Strict):
     """Up to 5,000 incidents stored all together or not at all."""
 
-    # Rows are validated one by one in the service, so that every bad row is listed.
+    # Rows are validated one by one (app/incidents/rules.py), so that every bad row is listed.
     incidents: list[Any] = Field(min_length=1, max_length=5000)
+
+    @classmethod
+    def parse(cls, raw: Any) -> BatchIn:
+        """The batch a JSON body holds, or Invalid naming what is wrong with its shape."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise Invalid(field_errors(exc.errors())) from None
+
+
+class IncidentBatch(Strict):
+    """Up to 5,000 incidents stored all together or not at all (the body of a batch)."""
+
+    incidents: list[IncidentIn] = Field(min_length=1, max_length=5000)
+
+
+# The body of a PATCH as documented: any writable member of an incident, `null` to remove.
+PatchIn: type[BaseModel] = create_model(
+    "PatchIn",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="JSON Merge Patch (RFC 7396) of an incident: members to set; null removes one.",
+    **{name: (Any, None) for name in IncidentIn.model_fields},  # type: ignore[call-overload]
+)
 
 
 class PointOut(BaseModel):

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from app.auth.dependencies import ReadAccess
 from app.core.db import SessionDep
-from app.core.params import require_known, split_csv
+from app.core.params import require_known, split_codes
 from app.reference import service
 from app.reference.schemas import DistrictList, GroupList, ProvinceList, Vocabularies
 from app.reference.vocab import VOCABULARIES
@@ -46,7 +46,7 @@ async def districts(
     ] = None,
 ) -> DistrictList:
     """Districts with their province and merged-district flag, filtered by province."""
-    codes = split_csv(province)
+    codes: list[str] = split_codes(province)
     if codes:
         require_known("province", codes, await service.province_codes(session))
     return DistrictList(items=await service.list_districts(session, codes or None))

@@ -31,7 +31,7 @@ async def test_feed_lists_creates_updates_and_deletes_in_order(
         json={"place_name": "a2"},
         headers={**keys.analyst, "If-Match": '"1"', "Content-Type": "application/merge-patch+json"},
     )
-    await client.delete(f"/v1/incidents/{b['id']}", headers=keys.editor)
+    await client.delete(f"/v1/incidents/{b['id']}", headers={**keys.editor, "If-Match": '"1"'})
 
     body = await feed(client, start)
     assert [(i["op"], i["id"]) for i in body["items"]] == [

@@ -147,7 +147,7 @@ async def test_reads_racing_deletes_never_fail(live: Site) -> None:
     calls = []
     for location in locations:
         calls += [live.client.get(location) for _ in range(4)]
-        calls.append(live.client.delete(location, headers=live.editor))
+        calls.append(live.client.delete(location, headers={**live.editor, "If-Match": '"1"'}))
     statuses = Counter(r.status_code for r in await asyncio.gather(*calls))
     assert set(statuses) <= {200, 204, 404}, statuses
     assert statuses[204] == len(locations)

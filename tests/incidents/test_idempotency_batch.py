@@ -101,9 +101,13 @@ async def test_a_request_that_fails_validation_does_not_use_up_the_key(
     assert good.status_code == 201 and "idempotent-replayed" not in good.headers
 
 
-async def test_malformed_idempotency_key_is_400(client: AsyncClient, keys: Keys) -> None:
-    r = await post(client, keys.analyst, body(), "has spaces in it")
-    assert r.status_code == 400
+async def test_any_bad_idempotency_key_is_a_422_naming_the_header(
+    client: AsyncClient, keys: Keys
+) -> None:
+    for bad in ("has spaces in it", "x" * 256, "tab\there", ""):
+        r = await post(client, keys.analyst, body(), bad)
+        assert r.status_code == 422, (bad, r.text)
+        assert [e["field"] for e in r.json()["errors"]] == ["Idempotency-Key"]
 
 
 def batch(*rows: dict[str, Any]) -> dict[str, Any]:
@@ -139,6 +143,7 @@ async def test_batch_with_bad_rows_lists_each_and_stores_nothing(
     assert fields == {
         "incidents.1.occurred_on",
         "incidents.4.casualties.0.killed",
+        "incidents.4.district",  # shape and reference errors in one answer
         "incidents.7.killed_total",
     }
     assert "3 of 10" in r.json()["detail"]

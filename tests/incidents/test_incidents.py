@@ -242,10 +242,15 @@ async def test_delete_is_soft_editor_only_and_keeps_history(
     assert (
         await client.delete(location, headers={**keys.editor, "If-Match": '"7"'})
     ).status_code == 412
-    r = await client.delete(location, headers=keys.editor)
+    missing = await client.delete(location, headers=keys.editor)
+    assert missing.status_code == 428
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert (await client.get(location)).status_code == 200  # a refused delete changes nothing
+    r = await client.delete(location, headers={**keys.editor, "If-Match": '"1"'})
     assert r.status_code == 204
     assert (await client.get(location)).status_code == 404
-    assert (await client.delete(location, headers=keys.editor)).status_code == 404
+    again = await client.delete(location, headers={**keys.editor, "If-Match": '"2"'})
+    assert again.status_code == 404
     assert (
         await patch(client, location, {"place_name": "x"}, keys.editor, etag='"2"')
     ).status_code == 404
@@ -315,7 +320,7 @@ async def test_every_write_appends_to_the_change_feed_in_its_transaction(
     start = await db.scalar(select(func.coalesce(func.max(IncidentRevision.seq), 0)))
     location = (await create(client, keys.analyst)).headers["location"]
     await patch(client, location, {"place_name": "x"}, keys.analyst)
-    await client.delete(location, headers=keys.editor)
+    await client.delete(location, headers={**keys.editor, "If-Match": '"2"'})
     rows = (
         await db.execute(
             select(

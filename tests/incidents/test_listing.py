@@ -212,7 +212,7 @@ async def test_retracted_and_deleted_incidents_are_not_listed(
     stored: list[dict[str, Any]],
 ) -> None:
     gone, retracted = stored[0]["id"], stored[1]["id"]
-    await client.delete(f"/v1/incidents/{gone}", headers=keys.editor)
+    await client.delete(f"/v1/incidents/{gone}", headers={**keys.editor, "If-Match": '"1"'})
     await client.patch(
         f"/v1/incidents/{retracted}",
         json={"status": "retracted"},

@@ -15,7 +15,7 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import today_karachi
-from app.stats.service import label, periods
+from app.stats.periods import label, periods
 from tests.conftest import Keys
 from tests.support.payloads import incident
 from tests.support.stats_oracle import expected, live_incidents, rollup_drift, served
@@ -162,7 +162,7 @@ async def test_retracted_and_deleted_incidents_never_count(client: AsyncClient, 
         json={"status": "retracted"},
         headers={**keys.editor, "If-Match": '"1"', "Content-Type": "application/merge-patch+json"},
     )
-    await client.delete(b.headers["location"], headers=keys.editor)
+    await client.delete(b.headers["location"], headers={**keys.editor, "If-Match": '"1"'})
     assert (await stats(client, group_by="none"))["totals"] == base
 
 

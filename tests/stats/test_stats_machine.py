@@ -204,7 +204,9 @@ class RollupMachine(RuleBasedStateMachine):
 
     @rule(incident_id=consumes(ids))
     def delete(self, incident_id: str) -> None:
-        self.call("DELETE", f"/v1/incidents/{incident_id}", headers=self.h.auth)
+        url = f"/v1/incidents/{incident_id}"
+        etag = self.call("GET", url).headers["etag"]
+        self.call("DELETE", url, headers={**self.h.auth, "If-Match": etag})
 
     @invariant()
     def aggregates_equal_the_incidents(self) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.stats.service import label, period_start
+from app.stats.periods import label, period_start
 
 LIVE = text("""
     SELECT i.id, i.occurred_on, i.province_code AS province, i.district_slug AS district,

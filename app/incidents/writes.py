@@ -1,36 +1,28 @@
-"""Incident writes and reads: the rules that span rows or need the database, atomic versioned
-updates, soft deletes, revisions. Knows nothing of HTTP beyond raising Problem."""
+"""Incident writes: create (one or a batch), merge-patch and soft-delete, each in the
+caller's transaction with its revision numbered in commit order and the rollups moved."""
 
 from __future__ import annotations
 
 import json
-import os
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Caller
 from app.core import dataversion
-from app.core.errors import Problem, field_errors, validation_problem
+from app.core.errors import Invalid, NotFound, StaleVersion, field_errors
+from app.core.ids import uuid7
+from app.incidents import reads, rules
+from app.incidents.history import changed_fields
 from app.incidents.models import Casualty, Incident, IncidentRevision, IncidentSource, IncidentTag
 from app.incidents.schemas import IncidentIn
-from app.reference.service import References, load_references
+from app.reference.service import load_references
 from app.stats import rollup
-
-
-def uuid7() -> uuid.UUID:
-    """A time-ordered UUID (RFC 9562 version 7): new rows land at the right of the index."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68) << 64
-    value |= 0b10 << 62 | (rand & ((1 << 62) - 1))
-    return uuid.UUID(int=value)
 
 
 @dataclass
@@ -134,97 +126,6 @@ class NewIncident:
             "status": self.status,
         }
 
-
-# ---- rules that need the database -------------------------------------------------------
-
-
-def rule_errors(item: IncidentIn, refs: References, prefix: str = "") -> list[dict[str, str]]:
-    """The rules of SPEC "Incident" that span fields or rows, each error naming its field."""
-    errors = []
-    seen: dict[str, int] = {}
-    for i, c in enumerate(item.casualties):
-        if c.category in seen:
-            errors.append(
-                {
-                    "field": f"{prefix}casualties.{i}.category",
-                    "message": f"one row per category: {c.category} is already row "
-                    f"{seen[c.category]}",
-                }
-            )
-        seen.setdefault(c.category, i)
-    fr = item.fatality_range
-    if fr is not None and not fr.low <= item.killed_total <= fr.high:
-        errors.append(
-            {
-                "field": f"{prefix}fatality_range",
-                "message": f"low ≤ killed_total ≤ high must hold; killed_total is "
-                f"{item.killed_total}",
-            }
-        )
-    if item.province not in refs.provinces:
-        errors.append(
-            {"field": f"{prefix}province", "message": f"unknown province {item.province!r}"}
-        )
-    if item.district is not None:
-        home = refs.districts.get(item.district)
-        if home is None:
-            errors.append(
-                {"field": f"{prefix}district", "message": f"unknown district {item.district!r}"}
-            )
-        elif home != item.province:
-            errors.append(
-                {
-                    "field": f"{prefix}district",
-                    "message": f"{item.district} is in {home}, not {item.province}",
-                }
-            )
-    if item.perpetrator not in refs.actors:
-        errors.append(
-            {
-                "field": f"{prefix}perpetrator",
-                "message": f"unknown group {item.perpetrator!r} (see /v1/groups)",
-            }
-        )
-    if item.crossing is not None and item.crossing not in refs.crossings:
-        errors.append(
-            {"field": f"{prefix}crossing", "message": f"unknown crossing {item.crossing!r}"}
-        )
-    return errors
-
-
-def check_status_role(item: IncidentIn, caller: Caller, current: str = "reported") -> None:
-    """Only editors set a status other than the one an incident has (new ones: `reported`)."""
-    if item.status != current and not caller.has("editor"):
-        raise Problem(403, "Only editors change an incident's status.", type_="forbidden")
-
-
-def parse_batch(rows: Sequence[Any], refs: References) -> list[IncidentIn]:
-    """Validate every row; one 422 listing every bad row by index and field."""
-    from pydantic import ValidationError
-
-    items: list[IncidentIn] = []
-    errors: list[dict[str, str]] = []
-    for n, row in enumerate(rows):
-        prefix = f"incidents.{n}."
-        if not isinstance(row, dict):
-            errors.append({"field": f"incidents.{n}", "message": "must be an incident object"})
-            continue
-        try:
-            item = IncidentIn.model_validate(row)
-        except ValidationError as exc:
-            errors += field_errors(exc.errors(), prefix)
-            continue
-        errors += rule_errors(item, refs, prefix)
-        items.append(item)
-    if errors:
-        bad = len({e["field"].split(".")[1] for e in errors})
-        raise validation_problem(
-            errors, f"{bad} of {len(rows)} incidents are invalid; nothing was stored."
-        )
-    return items
-
-
-# ---- writes -----------------------------------------------------------------------------
 
 # Bulk writes send one array per column and let PostgreSQL unnest them: one statement per
 # table whatever the batch size.
@@ -356,56 +257,9 @@ async def insert_incidents(
 async def create(session: AsyncSession, items: Sequence[IncidentIn], caller: Caller) -> list[str]:
     """Store validated incidents (already rule-checked) for the caller; their documents."""
     for item in items:
-        check_status_role(item, caller)
+        rules.check_status_role(item, caller)
     new = [NewIncident.from_input(item) for item in items]
     return await insert_incidents(session, new, caller.key_id)
-
-
-_DOCS = text("""
-    SELECT incident_document(i)::text
-      FROM incidents i JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
-     WHERE i.deleted_at IS NULL
-     ORDER BY u.n
-""")
-
-
-async def documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[str]:
-    """JSON text of live incidents, in the order of ids."""
-    return list((await session.scalars(_DOCS, {"ids": list(ids)})).all())
-
-
-def parse_id(value: str) -> uuid.UUID | None:
-    """The incident id in a path, or None when it cannot be one."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class Current:
-    """An incident as stored now."""
-
-    text: str  # the JSON document as PostgreSQL built it
-    document: dict[str, Any]
-    version: int
-    created_by: int | None
-
-
-async def current(session: AsyncSession, incident_id: uuid.UUID) -> Current:
-    """The live incident, or 404."""
-    row = (
-        await session.execute(
-            select(
-                text("incident_document(incidents)::text"), Incident.version, Incident.created_by
-            )
-            .select_from(Incident)
-            .where(Incident.id == incident_id, Incident.deleted_at.is_(None))
-        )
-    ).one_or_none()
-    if row is None:
-        raise Problem(404, f"No incident {incident_id}.", type_="not-found")
-    return Current(row[0], json.loads(row[0]), row.version, row.created_by)
 
 
 INPUT_FIELDS = tuple(IncidentIn.model_fields)
@@ -429,45 +283,6 @@ def as_input(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if k in INPUT_FIELDS and v is not None}
 
 
-def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    ignored = {"version", "updated_at"}
-    return sorted(
-        k
-        for k in before.keys() | after.keys()
-        if k not in ignored and before.get(k) != after.get(k)
-    )
-
-
-def _owner_or_editor(state: Current, caller: Caller) -> None:
-    if not caller.has("editor") and state.created_by != caller.key_id:
-        raise Problem(
-            403, "Analysts change only the incidents created with their own key.", type_="forbidden"
-        )
-
-
-async def _conflict(session: AsyncSession, incident_id: uuid.UUID) -> Problem:
-    """The answer when a versioned UPDATE matched no row: 404 if the incident is gone by
-    now, else 412 with the version it is at."""
-    row = (
-        await session.execute(
-            select(Incident.version, Incident.deleted_at).where(Incident.id == incident_id)
-        )
-    ).one_or_none()
-    if row is None or row.deleted_at is not None:
-        return Problem(404, f"No incident {incident_id}.", type_="not-found")
-    return _stale(incident_id, row.version)
-
-
-def _stale(incident_id: uuid.UUID, actual: int) -> Problem:
-    return Problem(
-        412,
-        f"Incident {incident_id} is at version {actual}, which If-Match does not name: fetch "
-        "it again and reapply your change.",
-        type_="precondition-failed",
-        headers={"ETag": f'"{actual}"'},
-    )
-
-
 def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
     """Input fields in the order the database keeps them, to tell a no-op patch."""
     out = {k: fields.get(k) for k in INPUT_FIELDS}
@@ -476,41 +291,70 @@ def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _stale(incident_id: uuid.UUID, actual: int) -> StaleVersion:
+    return StaleVersion(
+        f"Incident {incident_id} is at version {actual}, which If-Match does not name: fetch "
+        "it again and reapply your change.",
+        actual,
+    )
+
+
+async def _editable(
+    session: AsyncSession, incident_id: uuid.UUID, versions: frozenset[int], caller: Caller
+) -> reads.Current:
+    """The incident as it is, if the caller may change it and names its current version."""
+    state = await reads.current(session, incident_id)
+    rules.check_owner(state.created_by, caller)
+    if state.version not in versions:
+        raise _stale(incident_id, state.version)
+    return state
+
+
+async def _conflict(session: AsyncSession, incident_id: uuid.UUID) -> Exception:
+    """The error when a versioned UPDATE matched no row: NotFound if the incident is gone by
+    now, else StaleVersion with the version it is at."""
+    row = (
+        await session.execute(
+            select(Incident.version, Incident.deleted_at).where(Incident.id == incident_id)
+        )
+    ).one_or_none()
+    if row is None or row.deleted_at is not None:
+        return NotFound(f"No incident {incident_id}.")
+    return _stale(incident_id, row.version)
+
+
+async def _patched(
+    session: AsyncSession, state: reads.Current, patch: dict[str, Any], caller: Caller
+) -> IncidentIn:
+    """The incident the patch makes of the current one, checked like a new one."""
+    unwritable = sorted(k for k in patch if k not in INPUT_FIELDS)
+    if unwritable:
+        raise Invalid(
+            field_errors({"loc": (k,), "type": "extra_forbidden", "msg": ""} for k in unwritable)
+        )
+    merged = merge_patch(as_input(state.document), patch)
+    item = rules.parse_one(merged, await load_references(session))
+    rules.check_status_role(item, caller, current=state.document["status"])
+    return item
+
+
 async def update_incident(
     session: AsyncSession,
     incident_id: uuid.UUID,
-    etags: frozenset[str],
+    versions: frozenset[int],
     patch: dict[str, Any],
     caller: Caller,
 ) -> tuple[str, int]:
     """Apply a merge patch to the version If-Match names; the document's JSON and version.
 
     The write is one `UPDATE … WHERE version = <the version read>`: of concurrent editors
-    holding the same ETag exactly one wins, the others get 412. A patch that changes
-    nothing writes nothing and keeps the version.
+    holding the same version exactly one wins, the others get StaleVersion. A patch that
+    changes nothing writes nothing and keeps the version.
     """
-    from pydantic import ValidationError
-
-    state = await current(session, incident_id)
-    _owner_or_editor(state, caller)
-    if f'"{state.version}"' not in etags:
-        raise _stale(incident_id, state.version)
-    unwritable = sorted(k for k in patch if k not in INPUT_FIELDS)
-    if unwritable:
-        raise validation_problem(
-            field_errors({"loc": (k,), "type": "extra_forbidden", "msg": ""} for k in unwritable)
-        )
-    try:
-        item = IncidentIn.model_validate(merge_patch(as_input(state.document), patch))
-    except ValidationError as exc:
-        raise validation_problem(field_errors(exc.errors())) from None
-    errors = rule_errors(item, await load_references(session))
-    if errors:
-        raise validation_problem(errors)
-    check_status_role(item, caller, current=state.document["status"])
+    state = await _editable(session, incident_id, versions, caller)
+    item = await _patched(session, state, patch, caller)
     if _canonical(item.model_dump(mode="json")) == _canonical(state.document):
         return state.text, state.version
-
     new = NewIncident.from_input(item, incident_id)
     before = await rollup.contributions(session, [incident_id])
     version = await session.scalar(
@@ -528,32 +372,17 @@ async def update_incident(
     for model in (Casualty, IncidentSource, IncidentTag):
         await session.execute(delete(model).where(model.incident_id == incident_id))
     await _insert_rows(session, [new])
-    after_text = (await documents(session, [incident_id]))[0]
-    after = json.loads(after_text)
-    await _record(
-        session,
-        incident_id,
-        version,
-        "updated",
-        caller,
-        _changed(state.document, after),
-        state.document,
-        after,
-        before,
-    )
+    after_text = (await reads.documents(session, [incident_id]))[0]
+    revision = Revision(incident_id, version, "updated", state.document, after_text)
+    await _record(session, revision, caller, before)
     return after_text, version
 
 
 async def delete_incident(
-    session: AsyncSession,
-    incident_id: uuid.UUID,
-    caller: Caller,
-    etags: frozenset[str] | None = None,
+    session: AsyncSession, incident_id: uuid.UUID, versions: frozenset[int], caller: Caller
 ) -> None:
     """Soft-delete: the incident leaves lists, exports and statistics; its history stays."""
-    state = await current(session, incident_id)
-    if etags is not None and f'"{state.version}"' not in etags:
-        raise _stale(incident_id, state.version)
+    state = await _editable(session, incident_id, versions, caller)
     before = await rollup.contributions(session, [incident_id])
     version = await session.scalar(
         update(Incident)
@@ -567,78 +396,40 @@ async def delete_incident(
     )
     if version is None:
         raise await _conflict(session, incident_id)
-    await _record(
-        session, incident_id, version, "deleted", caller, ["deleted"], state.document, None, before
-    )
+    revision = Revision(incident_id, version, "deleted", state.document, None)
+    await _record(session, revision, caller, before)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One write to an incident: its new version, what it did, the document before and after
+    (None after a delete)."""
+
+    incident_id: uuid.UUID
+    version: int
+    op: str
+    before: dict[str, Any]
+    after_text: str | None
 
 
 async def _record(
-    session: AsyncSession,
-    incident_id: uuid.UUID,
-    version: int,
-    op: str,
-    caller: Caller,
-    changed: list[str],
-    before_doc: dict[str, Any],
-    after_doc: dict[str, Any] | None,
-    before: rollup.Contributions,
+    session: AsyncSession, revision: Revision, caller: Caller, before: rollup.Contributions
 ) -> None:
     """The bookkeeping of an update or delete: its revision (numbered in commit order) and
     the rollups moved from what the incident contributed before to what it does now."""
+    after = json.loads(revision.after_text) if revision.after_text is not None else None
+    changed = changed_fields(revision.before, after) if after is not None else ["deleted"]
     (seq,) = await dataversion.allocate(session, 1)
     await session.execute(
         insert(IncidentRevision).values(
-            incident_id=incident_id,
-            version=version,
+            incident_id=revision.incident_id,
+            version=revision.version,
             seq=seq,
-            op=op,
+            op=revision.op,
             actor_key_id=caller.key_id,
             changed_fields=changed,
-            before=before_doc,
-            after=after_doc,
+            before=revision.before,
+            after=after,
         )
     )
-    await rollup.apply(session, [incident_id], before)
-
-
-async def history(session: AsyncSession, incident_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Every revision, oldest first: actor, time, changed fields, their values before/after."""
-    rows = (
-        await session.execute(
-            text("""
-            SELECT r.version, r.seq, r.op, r.at, r.actor_key_id, k.name AS actor_name,
-                   r.changed_fields, r.before, r.after
-              FROM incident_revisions r LEFT JOIN api_keys k ON k.id = r.actor_key_id
-             WHERE r.incident_id = :id
-             ORDER BY r.version
-        """).bindparams(bindparam("id", incident_id))
-        )
-    ).all()
-    if not rows:
-        raise Problem(404, f"No incident {incident_id}.", type_="not-found")
-    out = []
-    for r in rows:
-        before, after = r.before, r.after
-        if r.op == "updated":
-            before = {k: before.get(k) for k in r.changed_fields}
-            after = {k: after.get(k) for k in r.changed_fields}
-        out.append(
-            {
-                "version": r.version,
-                "seq": r.seq,
-                "op": r.op,
-                "at": r.at,
-                "actor": {"key_id": r.actor_key_id, "name": r.actor_name},
-                "changed_fields": list(r.changed_fields),
-                "before": before,
-                "after": after,
-            }
-        )
-    return out
-
-
-async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Which of these incident ids are already stored."""
-    if not ids:
-        return set()
-    return set((await session.scalars(select(Incident.id).where(Incident.id.in_(ids)))).all())
+    await rollup.apply(session, [revision.incident_id], before)

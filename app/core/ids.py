@@ -1,0 +1,24 @@
+"""Identifiers: time-ordered UUIDs (RFC 9562 version 7)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7): new rows land at the right of the index."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68) << 64
+    value |= 0b10 << 62 | (rand & ((1 << 62) - 1))
+    return uuid.UUID(int=value)
+
+
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """The UUID a path segment holds, or None when it cannot be one."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,60 @@
+"""Reading incidents as stored: one live incident with its version, documents by id."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound
+from app.incidents.models import Incident
+
+_DOCS = text("""
+    SELECT incident_document(i)::text
+      FROM incidents i JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
+     WHERE i.deleted_at IS NULL
+     ORDER BY u.n
+""")
+
+
+async def documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[str]:
+    """JSON text of live incidents, in the order of ids."""
+    return list((await session.scalars(_DOCS, {"ids": list(ids)})).all())
+
+
+@dataclass(frozen=True)
+class Current:
+    """An incident as stored now."""
+
+    text: str  # the JSON document as PostgreSQL built it
+    document: dict[str, Any]
+    version: int
+    created_by: int | None
+
+
+async def current(session: AsyncSession, incident_id: uuid.UUID) -> Current:
+    """The live incident (document and version read in one statement), or NotFound."""
+    row = (
+        await session.execute(
+            select(
+                text("incident_document(incidents)::text"), Incident.version, Incident.created_by
+            )
+            .select_from(Incident)
+            .where(Incident.id == incident_id, Incident.deleted_at.is_(None))
+        )
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"No incident {incident_id}.")
+    return Current(row[0], json.loads(row[0]), row.version, row.created_by)
+
+
+async def existing_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these incident ids are already stored."""
+    if not ids:
+        return set()
+    return set((await session.scalars(select(Incident.id).where(Incident.id.in_(ids)))).all())
