@@ -20,6 +20,7 @@ from app.core.errors import document_problems, install_error_handlers, problems_
 from app.core.health import router as health_router
 from app.core.middleware import BodyLimit
 from app.core.migrations import head_revision
+from app.core.openapi import add_referenced
 from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
 from app.exports.router import router as exports_router
@@ -80,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(FastAPI.openapi(app))
+            app.openapi_schema = document_problems(add_referenced(FastAPI.openapi(app)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from app.auth.dependencies import ReadAccess
 from app.core.db import SessionDep
 from app.core.errors import Problem
 from app.crossings import service
-from app.crossings.schemas import CrossingDetail, CrossingList, StatusHistory
+from app.crossings.schemas import CrossingDetail, CrossingIncidents, CrossingList, StatusHistory
 
 router = APIRouter(prefix="/v1/crossings", tags=["crossings"], dependencies=[ReadAccess])
 
@@ -70,7 +70,10 @@ _NEAR = text("""
 @router.get(
     "/{slug}/incidents",
     summary="Incidents near a crossing, nearest first",
-    responses={404: {"description": "No such crossing"}},
+    responses={
+        200: {"model": CrossingIncidents, "description": "Incidents with their distance"},
+        404: {"description": "No such crossing"},
+    },
 )
 async def incidents_near(
     session: SessionDep,

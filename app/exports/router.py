@@ -15,7 +15,15 @@ from app.auth.dependencies import ReadAccess
 from app.core import dataversion
 from app.core.db import SessionDep
 from app.core.errors import validation_problem
+from app.core.openapi import ref, text_body
 from app.exports import service
+from app.exports.schemas import (
+    CSV_EXPORT,
+    NDJSON_EXPORT,
+    ChangeFeed,
+    ExportFeatureCollection,
+    IncidentArray,
+)
 from app.incidents import listing
 
 router = APIRouter(prefix="/v1", tags=["changes"], dependencies=[ReadAccess])
@@ -30,7 +38,12 @@ _CHANGES = text("""
 
 
 @router.get(
-    "/changes", summary="Change feed", responses={422: {"description": "A bad `after` or `limit`"}}
+    "/changes",
+    summary="Change feed",
+    responses={
+        200: {"model": ChangeFeed, "description": "A page of changes, oldest first"},
+        422: {"description": "A bad `after` or `limit`"},
+    },
 )
 async def changes(
     session: SessionDep,
@@ -65,7 +78,15 @@ async def changes(
     dependencies=[Depends(listing.documented_filters)],
     summary="Export incidents (NDJSON, JSON, GeoJSON, CSV), streamed",
     responses={
-        200: {"content": {m: {} for m in service.MEDIA.values()}},
+        200: {
+            "model": IncidentArray,
+            "description": "The incidents in the format asked for, as a file download",
+            "content": {
+                service.MEDIA["ndjson"]: text_body(NDJSON_EXPORT),
+                service.MEDIA["geojson"]: {"schema": ref(ExportFeatureCollection)},
+                service.MEDIA["csv"]: text_body(CSV_EXPORT),
+            },
+        },
         422: {"description": "A bad filter, format or version"},
     },
 )

@@ -17,8 +17,17 @@ from app.core.config import cursor_key
 from app.core.db import SessionDep
 from app.core.errors import Problem, unavailable, validation_problem
 from app.core.idempotency import HEADER, REPLAYED, Stored, claim, remember
+from app.core.openapi import ref
 from app.incidents import listing, service
-from app.incidents.schemas import BatchIn, BatchOut, HistoryOut, IncidentIn, IncidentOut
+from app.incidents.schemas import (
+    BatchIn,
+    BatchOut,
+    HistoryOut,
+    IncidentFeatureCollection,
+    IncidentIn,
+    IncidentList,
+    IncidentOut,
+)
 from app.reference.service import load_references
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -195,7 +204,11 @@ async def _consistent(request: Request, session: SessionDep, read: Any) -> tuple
     summary="List incidents",
     dependencies=[ReadAccess, Depends(listing.documented_filters)],
     responses={
-        200: {"content": {GEOJSON: {}}},
+        200: {
+            "model": IncidentList,
+            "description": "A page of incidents: JSON, or GeoJSON with `format=geojson`",
+            "content": {GEOJSON: {"schema": ref(IncidentFeatureCollection)}},
+        },
         400: {"description": "A cursor that this API did not make"},
         422: {"description": "A bad filter or limit"},
     },

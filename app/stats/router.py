@@ -15,10 +15,12 @@ from app.core import dataversion
 from app.core.clock import BASELINE, today_karachi
 from app.core.db import SessionDep
 from app.core.errors import validation_problem
+from app.core.openapi import text_body
 from app.core.params import split_csv
 from app.reference.service import load_references
 from app.reference.vocab import VOCABULARIES
 from app.stats import service
+from app.stats.schemas import FATALITIES_CSV, FatalitiesOut, SummaryOut
 from app.stats.service import GroupBy, Period
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAccess])
@@ -98,6 +100,11 @@ async def _answer(
     "/fatalities",
     summary="Fatalities by period and group, zero-filled",
     responses={
+        200: {
+            "model": FatalitiesOut,
+            "description": "The series as JSON, or CSV with `format=csv`",
+            "content": {"text/csv": text_body(FATALITIES_CSV)},
+        },
         304: {"description": "Not modified since the ETag"},
         422: {"description": "Invalid parameter"},
     },
@@ -197,7 +204,10 @@ async def fatalities(
 @router.get(
     "/summary",
     summary="Totals since the takeover of Kabul",
-    responses={304: {"description": "Not modified since the ETag"}},
+    responses={
+        200: {"model": SummaryOut, "description": "Totals since the baseline"},
+        304: {"description": "Not modified since the ETag"},
+    },
 )
 async def summary(
     request: Request,
