@@ -12,6 +12,7 @@ from fastapi import FastAPI
 # and Base.metadata holds the whole schema (migrations/env.py and the drift test read it).
 from app import __version__
 from app.auth import models as auth_models
+from app.auth.dependencies import document_optional_keys
 from app.auth.router import router as apikeys_router
 from app.core import audit, idempotency
 from app.core.config import Settings, get_settings
@@ -81,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_problems(add_referenced(FastAPI.openapi(app)))
+            schema = add_referenced(FastAPI.openapi(app))
+            app.openapi_schema = document_problems(document_optional_keys(app, schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
