@@ -17,6 +17,7 @@ from app.auth.router import router as apikeys_router
 from app.core import audit, idempotency
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_probe_pool, create_sessionmaker
+from app.core.docs import install_docs
 from app.core.errors import document_problems, install_error_handlers, problems_router
 from app.core.health import router as health_router
 from app.core.middleware import BodyLimit
@@ -65,10 +66,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         license_info={"name": "MIT"},
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.head_revision = head_revision()
     install_error_handlers(app, settings.retry_after_s)
+    install_docs(app)
     app.include_router(health_router)
     app.include_router(problems_router)
     app.include_router(reference_router)
