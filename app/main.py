@@ -15,12 +15,12 @@ from app.auth import models as auth_models
 from app.auth.dependencies import document_optional_keys
 from app.auth.router import router as apikeys_router
 from app.core import audit, idempotency
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, cors_origins, get_settings
 from app.core.db import create_engine, create_probe_pool, create_sessionmaker
 from app.core.docs import install_docs
 from app.core.errors import document_problems, install_error_handlers, problems_router
 from app.core.health import router as health_router
-from app.core.middleware import BodyLimit
+from app.core.middleware import BodyLimit, Cors, LastResort
 from app.core.migrations import head_revision
 from app.core.openapi import add_referenced
 from app.crossings import models as crossings_models
@@ -81,8 +81,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(apikeys_router)
     app.include_router(stats_router)
     app.include_router(exports_router)
+    # The last added runs first: CORS wraps everything, so every answer carries its headers.
     app.add_middleware(BodyLimit)
     app.add_middleware(StatsCache)
+    app.add_middleware(LastResort)
+    if origins := cors_origins(settings):
+        app.add_middleware(Cors, origins=origins)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
