@@ -12,14 +12,17 @@ from fastapi import Depends, FastAPI
 # and Base.metadata holds the whole schema (migrations/env.py and the drift test read it).
 from app import __version__
 from app.auth import models as auth_models
+from app.auth.dependencies import document_optional_keys
 from app.auth.router import router as apikeys_router
 from app.core import audit, idempotency
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, cors_origins, get_settings
 from app.core.db import create_engine, create_probe_pool, create_sessionmaker
+from app.core.docs import install_docs
 from app.core.errors import document_problems, install_error_handlers, problems_router
 from app.core.health import router as health_router
-from app.core.middleware import BodyLimit
+from app.core.middleware import BodyLimit, Cors, LastResort
 from app.core.migrations import head_revision
+from app.core.openapi import add_referenced
 from app.core.params import BODY_MODELS, reject_unknown_query
 from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
@@ -75,10 +78,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         license_info={"name": "MIT"},
+        docs_url=None,  # install_docs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.head_revision = head_revision()
     install_error_handlers(app, settings.retry_after_s)
+    install_docs(app)
     app.include_router(health_router)
     app.include_router(problems_router)
     app.include_router(reference_router)
@@ -87,12 +93,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(apikeys_router)
     app.include_router(stats_router)
     app.include_router(exports_router)
+    # The last added runs first: CORS wraps everything, so every answer carries its headers.
     app.add_middleware(BodyLimit)
     app.add_middleware(StatsCache)
+    app.add_middleware(LastResort)
+    if origins := cors_origins(settings):
+        app.add_middleware(Cors, origins=origins)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = document_bodies(document_problems(FastAPI.openapi(app)))
+            schema = add_referenced(FastAPI.openapi(app))
+            schema = document_problems(document_optional_keys(app, schema))
+            app.openapi_schema = document_bodies(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service
@@ -76,6 +78,7 @@ def require_role(role: str) -> Callable[..., Awaitable[Caller]]:
             )
         return caller
 
+    dependency.required_role = role  # type: ignore[attr-defined]
     return dependency
 
 
@@ -91,3 +94,32 @@ ReadAccess = Depends(read_access)
 Analyst = Annotated[Caller, Depends(require_role("analyst"))]
 Editor = Annotated[Caller, Depends(require_role("editor"))]
 Admin = Annotated[Caller, Depends(require_role("admin"))]
+
+
+def _calls(dependant: Dependant) -> set[Any]:
+    """Every dependency callable in a route's dependency tree."""
+    found = set()
+    for sub in dependant.dependencies:
+        found.add(sub.call)
+        found |= _calls(sub)
+    return found
+
+
+def document_optional_keys(app: FastAPI, openapi: dict[str, Any]) -> dict[str, Any]:
+    """Mark the reads that need no key on this server (BW_PUBLIC_READ) as such in the OpenAPI
+    document: `security: [{}, {"HTTPBearer": []}]`, anonymous or with a key."""
+    if not app.state.settings.public_read:
+        return openapi
+    for route in iter_route_contexts(app.routes):  # included routers' routes too
+        dependant = getattr(route, "dependant", None)
+        if not isinstance(dependant, Dependant):
+            continue
+        calls = _calls(dependant)
+        if read_access not in calls or any(hasattr(c, "required_role") for c in calls):
+            continue
+        item = openapi.get("paths", {}).get(route.path_format, {})
+        for method in route.methods or ():
+            operation = item.get(method.lower())
+            if operation is not None and operation.get("security"):
+                operation["security"] = [{}, *operation["security"]]
+    return openapi

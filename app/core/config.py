@@ -50,11 +50,21 @@ class Settings(BaseSettings):
     stats_cache: bool = Field(
         default=True, description="Keep rendered statistics per data version in memory."
     )
+    cors_origins: str = Field(
+        default="*",
+        description="Comma-separated origins that browsers may call the API from: `*` for "
+        "any (no credentials: the API uses no cookies), empty for none.",
+    )
 
     @field_validator("database_url")
     @classmethod
     def _asyncpg(cls, v: str) -> str:
         return to_asyncpg_url(v)
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    """The origins of BW_CORS_ORIGINS, as a list (`["*"]` for any)."""
+    return [o.strip().rstrip("/") for o in settings.cors_origins.split(",") if o.strip()]
 
 
 def cursor_key(settings: Settings) -> bytes:

@@ -7,12 +7,23 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import problem_response, unavailable
 
 router = APIRouter(tags=["health"])
+
+
+class Readiness(BaseModel):
+    """The answer of a ready server."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str = "ready"
+    database: str = "ok"
+    migration: str | None
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
@@ -29,7 +40,10 @@ async def _current_revision(engine: AsyncEngine) -> str | None:
 @router.get(
     "/readyz",
     summary="Readiness: database reachable and migrated to head",
-    responses={503: {"description": "Database unreachable or not migrated to head"}},
+    responses={
+        200: {"model": Readiness, "description": "Ready"},
+        503: {"description": "Database unreachable or not migrated to head"},
+    },
 )
 async def readyz(request: Request) -> Any:
     """200 when PostgreSQL answers within the readiness timeout and is at the head revision."""

@@ -12,7 +12,7 @@ from app.core.config import cursor_key
 from app.core.db import SessionDep
 from app.core.errors import NotFound
 from app.crossings import service
-from app.crossings.schemas import CrossingDetail, CrossingList, StatusHistory
+from app.crossings.schemas import CrossingDetail, CrossingIncidents, CrossingList, StatusHistory
 from app.crossings.service import NearQuery
 
 router = APIRouter(prefix="/v1/crossings", tags=["crossings"], dependencies=[ReadAccess])
@@ -62,6 +62,7 @@ async def status_history(session: SessionDep, slug: Slug) -> StatusHistory:
     "/{slug}/incidents",
     summary="Incidents near a crossing, nearest first",
     responses={
+        200: {"model": CrossingIncidents, "description": "Incidents with their distance"},
         400: {"description": "A cursor that this API did not make"},
         404: {"description": "No such crossing"},
         422: {"description": "A bad filter, radius or limit"},

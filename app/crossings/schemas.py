@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.incidents.schemas import IncidentOut
 
 
 class PointGeometry(BaseModel):
@@ -73,3 +75,22 @@ class StatusHistory(BaseModel):
     """A crossing's status events, newest first."""
 
     items: list[StatusEventOut]
+
+
+class IncidentNear(IncidentOut):
+    """An incident with its geodesic distance from the crossing."""
+
+    distance_km: float = Field(description="Geodesic distance on the WGS 84 spheroid, km")
+
+
+class CrossingIncidents(BaseModel):
+    """Live incidents within `radius_km` of a crossing, nearest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    crossing: str = Field(examples=["torkham"])
+    radius_km: float
+    items: list[IncidentNear]
+    next_cursor: str | None = Field(
+        default=None, description="Cursor of the next page; null on the last"
+    )

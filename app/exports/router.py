@@ -11,9 +11,17 @@ from app.auth.dependencies import ReadAccess
 from app.core import dataversion
 from app.core.db import SessionDep
 from app.core.errors import Invalid
+from app.core.openapi import ref, text_body
 from app.core.params import BIGINT_MAX
 from app.exports import changes as feed
 from app.exports import service
+from app.exports.schemas import (
+    CSV_EXPORT,
+    NDJSON_EXPORT,
+    ChangeFeed,
+    ExportFeatureCollection,
+    IncidentArray,
+)
 from app.incidents import filters
 from app.incidents.filters import ExportQuery
 
@@ -21,7 +29,12 @@ router = APIRouter(prefix="/v1", tags=["changes"], dependencies=[ReadAccess])
 
 
 @router.get(
-    "/changes", summary="Change feed", responses={422: {"description": "A bad `after` or `limit`"}}
+    "/changes",
+    summary="Change feed",
+    responses={
+        200: {"model": ChangeFeed, "description": "A page of changes, oldest first"},
+        422: {"description": "A bad `after` or `limit`"},
+    },
 )
 async def changes(
     session: SessionDep,
@@ -43,7 +56,15 @@ async def changes(
     "/exports/incidents",
     summary="Export incidents (NDJSON, JSON, GeoJSON, CSV), streamed",
     responses={
-        200: {"content": {m: {} for m in service.MEDIA.values()}},
+        200: {
+            "model": IncidentArray,
+            "description": "The incidents in the format asked for, as a file download",
+            "content": {
+                service.MEDIA["ndjson"]: text_body(NDJSON_EXPORT),
+                service.MEDIA["geojson"]: {"schema": ref(ExportFeatureCollection)},
+                service.MEDIA["csv"]: text_body(CSV_EXPORT),
+            },
+        },
         422: {"description": "A bad filter, format or version"},
     },
 )

@@ -14,6 +14,7 @@ from app.core.db import SessionDep
 from app.core.errors import Invalid, NotFound
 from app.core.idempotency import HEADER, idempotent
 from app.core.ids import parse_uuid
+from app.core.openapi import ref
 from app.core.params import documented_body, etag, if_match_versions, json_body, none_match
 from app.incidents import history, listing, reads, rules, writes
 from app.incidents.filters import ListQuery
@@ -22,7 +23,9 @@ from app.incidents.schemas import (
     BatchOut,
     HistoryOut,
     IncidentBatch,
+    IncidentFeatureCollection,
     IncidentIn,
+    IncidentList,
     IncidentOut,
     PatchIn,
 )
@@ -150,7 +153,11 @@ def _feature_collection(request: Request, page: listing.Page) -> dict[str, Any]:
     summary="List incidents",
     dependencies=[ReadAccess],
     responses={
-        200: {"content": {GEOJSON: {}}},
+        200: {
+            "model": IncidentList,
+            "description": "A page of incidents: JSON, or GeoJSON with `format=geojson`",
+            "content": {GEOJSON: {"schema": ref(IncidentFeatureCollection)}},
+        },
         400: {"description": "A cursor that this API did not make"},
         422: {"description": "A bad filter or limit"},
     },

@@ -242,13 +242,12 @@ class FatalityRangeOut(BaseModel):
     high: int
 
 
-class IncidentOut(BaseModel):
-    """An incident as the API returns it (built by PostgreSQL's incident_document())."""
+class IncidentProperties(BaseModel):
+    """An incident without its location: the `properties` of its GeoJSON Feature."""
 
     id: str = Field(description="Opaque, stable forever")
     occurred_on: date
     date_precision: str
-    location: PointOut
     geo_precision: str
     place_name: str | None
     province: str
@@ -274,10 +273,59 @@ class IncidentOut(BaseModel):
     updated_at: datetime
 
 
+class IncidentOut(IncidentProperties):
+    """An incident as the API returns it (built by PostgreSQL's incident_document())."""
+
+    location: PointOut
+
+
 class BatchOut(BaseModel):
     """The stored incidents, in the order sent."""
 
     items: list[IncidentOut]
+
+
+class IncidentList(BaseModel):
+    """A page of incidents, newest first; pass `next_cursor` as `cursor` for the next."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[IncidentOut]
+    next_cursor: str | None = Field(description="Cursor of the next page; null on the last")
+
+
+class Link(BaseModel):
+    """A web link (RFC 8288) as OGC API Features writes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rel: str = Field(examples=["next"])
+    type: str = Field(examples=["application/geo+json"])
+    href: str
+
+
+class IncidentFeature(BaseModel):
+    """An incident as a GeoJSON Feature: its location is the geometry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["Feature"]
+    id: str
+    geometry: PointOut
+    properties: IncidentProperties
+
+
+class IncidentFeatureCollection(BaseModel):
+    """A page of incidents as a GeoJSON FeatureCollection (RFC 7946), with a `next` link
+    and `next_cursor` while more pages follow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["FeatureCollection"]
+    features: list[IncidentFeature]
+    numberReturned: int = Field(description="Features in this page (OGC API Features)")
+    links: list[Link]
+    next_cursor: str | None
 
 
 class Actor(BaseModel):

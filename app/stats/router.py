@@ -14,9 +14,11 @@ from app.auth.dependencies import ReadAccess
 from app.core import dataversion
 from app.core.clock import today_karachi
 from app.core.db import SessionDep
+from app.core.openapi import text_body
 from app.core.params import none_match
 from app.stats import filters, service
 from app.stats.filters import FatalitiesQuery, StatsFilters
+from app.stats.schemas import FATALITIES_CSV, FatalitiesOut, SummaryOut
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAccess])
 
@@ -68,6 +70,11 @@ def _json(result: dict[str, Any]) -> Rendered:
     "/fatalities",
     summary="Fatalities by period and group, zero-filled",
     responses={
+        200: {
+            "model": FatalitiesOut,
+            "description": "The series as JSON, or CSV with `format=csv`",
+            "content": {"text/csv": text_body(FATALITIES_CSV)},
+        },
         304: {"description": "Not modified since the ETag"},
         422: {"description": "Invalid parameter"},
     },
@@ -100,6 +107,7 @@ async def fatalities(
     "/summary",
     summary="Totals since the takeover of Kabul",
     responses={
+        200: {"model": SummaryOut, "description": "Totals over the range"},
         304: {"description": "Not modified since the ETag"},
         422: {"description": "Invalid parameter"},
     },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
@@ -73,3 +74,30 @@ async def test_keys_are_random_prefixed_and_stored_only_as_a_hash(db: AsyncSessi
     stored = " ".join(v.hex() if isinstance(v, bytes) else str(v) for v in row)
     assert secret_a not in stored and secret_a[12:] not in stored
     assert len(a.key_hash) == 32 and b.key_hash != a.key_hash
+
+
+def _security(doc: dict[str, Any], method: str, path: str) -> list[dict[str, list[str]]]:
+    return doc["paths"][path][method]["security"]  # type: ignore[no-any-return]
+
+
+async def test_openapi_has_a_bearer_scheme_optional_on_public_reads(client: AsyncClient) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    assert doc["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key: `Authorization: Bearer bw_…`",
+    }
+    bearer = {"HTTPBearer": []}
+    for path in ("/v1/incidents", "/v1/stats/fatalities", "/v1/exports/incidents", "/v1/groups"):
+        assert _security(doc, "get", path) == [{}, bearer], path
+    assert _security(doc, "post", "/v1/incidents") == [bearer]
+    assert _security(doc, "patch", "/v1/incidents/{incident_id}") == [bearer]
+    assert _security(doc, "get", "/v1/api-keys") == [bearer]
+    assert "security" not in doc["paths"]["/healthz"]["get"]
+
+
+async def test_openapi_of_a_private_server_asks_a_key_for_reads(
+    private_client: AsyncClient,
+) -> None:
+    doc = (await private_client.get("/openapi.json")).json()
+    assert _security(doc, "get", "/v1/incidents") == [{"HTTPBearer": []}]
