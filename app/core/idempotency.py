@@ -50,14 +50,10 @@ class IdempotencyKey(Base):
         BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
     )
     key: Mapped[str] = mapped_column(Text, primary_key=True)
-    method: Mapped[str] = mapped_column(Text)
-    path: Mapped[str] = mapped_column(Text)
     request_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(Text, server_default="in_progress")
-    response_status: Mapped[int | None] = mapped_column(SmallInteger)
+    response_status: Mapped[int] = mapped_column(SmallInteger)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at = mapped_column(
         DateTime(timezone=True),
         server_default=text("(now() + '24:00:00'::interval)"),
@@ -132,10 +128,7 @@ async def remember(
         insert(IdempotencyKey).values(
             api_key_id=api_key_id,
             key=key,
-            method=method,
-            path=path,
             request_hash=fingerprint(method, path, request_body),
-            state="completed",
             response_status=response.status,
             response_headers=response.headers,
             response_body=response.body,

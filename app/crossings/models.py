@@ -1,4 +1,4 @@
-"""ORM models of crossing points and their status events (tables made by migration 0001)."""
+"""ORM models of crossing points and their status events (tables made by migration 0001_schema)."""
 
 from __future__ import annotations
 

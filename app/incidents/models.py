@@ -1,4 +1,4 @@
-"""ORM models of incidents and the rows they own (tables made by migration 0001)."""
+"""ORM models of incidents and the rows they own (tables made by migration 0001_schema)."""
 
 from __future__ import annotations
 
@@ -25,20 +25,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import UserDefinedType
 
 from app.core.db import Base
 from app.core.errors import register_constraint_fields, register_server_owned
-
-
-class Xid8(UserDefinedType[int]):
-    """PostgreSQL's 64-bit transaction id type."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        """DDL name of the type."""
-        return "xid8"
 
 
 class Incident(Base):
@@ -163,13 +152,11 @@ class IncidentRevision(Base):
         Uuid, ForeignKey("incidents.id"), primary_key=True
     )
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # From data_version (app/dataversion.py): commit-ordered, without gaps.
+    # From data_version (app/core/dataversion.py): commit-ordered, without gaps.
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     op: Mapped[str] = mapped_column(Text)
     actor_key_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("api_keys.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # pg_current_xact_id() of the writing transaction (type xid8), for change-feed readers.
-    xid: Mapped[int] = mapped_column(Xid8, server_default=text("pg_current_xact_id()"))
     changed_fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))

@@ -1,4 +1,4 @@
-"""ORM models of provinces, districts and actors (tables made by migration 0001)."""
+"""ORM models of provinces, districts and actors (tables made by migration 0001_schema)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import asyncpg
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection, make_url
@@ -100,7 +99,7 @@ async def test_downgrade_to_base_then_upgrade_to_head_restores_everything() -> N
 
 async def test_reference_data_downgrade_removes_only_reference_rows() -> None:
     async with throwaway_database() as url:
-        await asyncio.to_thread(schema.downgrade, url, "0001")
+        await asyncio.to_thread(schema.downgrade, url, "0001_schema")
         conn = await asyncpg.connect(_dsn(url))
         try:
             assert await conn.fetchval("SELECT count(*) FROM provinces") == 0
@@ -128,7 +127,6 @@ def _tables_in(diff: Any) -> set[str]:
     return names & set(Base.metadata.tables)
 
 
-@pytest.mark.filterwarnings("ignore:Did not recognize type 'xid8'")
 async def test_orm_models_match_the_migrated_schema(database_url: str) -> None:
     """Every table that has a model agrees with the hand-written migrations (columns, types,
     nullability, keys, indexes): autogenerate would change nothing about it."""
