@@ -71,6 +71,9 @@ ROLES = ("reader", "analyst", "editor", "admin")
 CROSSING_STATUSES = ("open", "closed", "restricted")
 # Pakistan/Afghanistan region of SPEC "Incident" rules.
 IN_REGION = "ST_X(geom) BETWEEN 60 AND 78 AND ST_Y(geom) BETWEEN 23 AND 38"
+# RFC 3339 in UTC with a Z, whatever the session's TimeZone: the form Pydantic gives the
+# same instants, so a document reads the same from every path and every connection.
+RFC3339_UTC = """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""
 
 EXTENSIONS = ["CREATE EXTENSION IF NOT EXISTS postgis"]
 
@@ -310,7 +313,7 @@ INCIDENTS = [
     # The one JSON shape of an incident. Single reads, revisions (history, change feed,
     # versions), lists and exports all take it from here, so they cannot disagree.
     # Casualties come in the vocabulary's category order, sources in the order given, tags
-    # sorted.
+    # sorted; timestamps as RFC 3339 UTC with a Z.
     f"""
     CREATE FUNCTION incident_document(i incidents) RETURNS json
     LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
@@ -352,8 +355,8 @@ INCIDENTS = [
         'is_synthetic', i.is_synthetic,
         'version', i.version,
         'created_by', i.created_by,
-        'created_at', i.created_at,
-        'updated_at', i.updated_at
+        'created_at', to_char(i.created_at AT TIME ZONE 'UTC', {RFC3339_UTC}),
+        'updated_at', to_char(i.updated_at AT TIME ZONE 'UTC', {RFC3339_UTC})
     )
     $fn$""",
 ]
