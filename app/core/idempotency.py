@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -44,7 +45,12 @@ class IdempotencyKey(Base):
     """A completed request's response, kept 24 hours for replay."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+    __table_args__ = (
+        CheckConstraint("length(key) BETWEEN 1 AND 255", name="key"),
+        CheckConstraint("length(request_hash) = 32", name="request_hash"),
+        CheckConstraint("response_status BETWEEN 100 AND 599", name="response_status"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
 
     api_key_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
