@@ -14,7 +14,7 @@ from app import __version__
 from app.auth import models as auth_models
 from app.auth.dependencies import document_optional_keys
 from app.auth.router import router as apikeys_router
-from app.core import audit, idempotency
+from app.core import audit, dataversion, idempotency
 from app.core.config import Settings, cors_origins, get_settings
 from app.core.db import create_engine, create_probe_pool, create_sessionmaker
 from app.core.docs import install_docs
@@ -31,10 +31,20 @@ from app.incidents import models as incidents_models
 from app.incidents.router import router as incidents_router
 from app.reference import models as reference_models
 from app.reference.router import router as reference_router
+from app.stats import models as stats_models
 from app.stats.cache import StatsCache
 from app.stats.router import router as stats_router
 
-MODELS = (auth_models, audit, idempotency, reference_models, crossings_models, incidents_models)
+MODELS = (
+    auth_models,
+    audit,
+    dataversion,
+    idempotency,
+    reference_models,
+    crossings_models,
+    incidents_models,
+    stats_models,
+)
 
 DESCRIPTION = """
 Borderwatch records militant attacks in Pakistan's border regions since the Taliban took

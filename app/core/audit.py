@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Identity, Index, Text, func, insert
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Text,
+    func,
+    insert,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +28,9 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (
+        CheckConstraint(r"action ~ '^[a-z_]+\.[a-z_]+$'", name="action"),
+        CheckConstraint("entity_type ~ '^[a-z_]+$'", name="entity_type"),
+        CheckConstraint("length(entity_id) BETWEEN 1 AND 200", name="entity_id"),
         Index("ix_audit_log_entity", "entity_type", "entity_id"),
         Index("ix_audit_log_actor_key_id_at", "actor_key_id", "at"),
     )

@@ -5,10 +5,25 @@ from __future__ import annotations
 
 import asyncpg
 from fastapi import Request
-from sqlalchemy import text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, Integer, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import Base
 from app.core.errors import unavailable
+
+# One row (migration 0001_schema inserts it); every incident write locks it while it numbers
+# its revisions, so sequence numbers follow commit order without gaps.
+data_version = Table(
+    "data_version",
+    Base.metadata,
+    Column("id", Boolean, primary_key=True, server_default=text("true")),
+    Column("seq", BigInteger, nullable=False, server_default=text("0")),
+    # Moved by a rollup rebuild, which may change figures without changing the data.
+    Column("epoch", Integer, nullable=False, server_default=text("0")),
+    CheckConstraint("id", name="one_row"),
+    CheckConstraint("seq >= 0", name="seq"),
+    CheckConstraint("epoch >= 0", name="epoch"),
+)
 
 
 async def allocate(session: AsyncSession, count: int) -> list[int]:

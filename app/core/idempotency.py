@@ -18,6 +18,7 @@ from datetime import timedelta
 from fastapi import Request, Response
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -46,20 +47,21 @@ class IdempotencyKey(Base):
     """A completed request's response, kept 24 hours for replay."""
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+    __table_args__ = (
+        CheckConstraint("length(key) BETWEEN 1 AND 255", name="key"),
+        CheckConstraint("length(request_hash) = 32", name="request_hash"),
+        CheckConstraint("response_status BETWEEN 100 AND 599", name="response_status"),
+        Index("ix_idempotency_keys_expires_at", "expires_at"),
+    )
 
     api_key_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
     )
     key: Mapped[str] = mapped_column(Text, primary_key=True)
-    method: Mapped[str] = mapped_column(Text)
-    path: Mapped[str] = mapped_column(Text)
     request_hash: Mapped[bytes] = mapped_column(LargeBinary)
-    state: Mapped[str] = mapped_column(Text, server_default="in_progress")
-    response_status: Mapped[int | None] = mapped_column(SmallInteger)
+    response_status: Mapped[int] = mapped_column(SmallInteger)
     response_headers: Mapped[dict[str, str] | None] = mapped_column(JSONB)
-    response_body: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    response_body: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at = mapped_column(
         DateTime(timezone=True),
         server_default=text("(now() + '24:00:00'::interval)"),
@@ -132,10 +134,7 @@ async def remember(
         insert(IdempotencyKey).values(
             api_key_id=api_key_id,
             key=key,
-            method=method,
-            path=path,
             request_hash=fingerprint(method, path, request_body),
-            state="completed",
             response_status=response.status,
             response_headers=response.headers,
             response_body=response.body,

@@ -1,4 +1,4 @@
-"""ORM models of crossing points and their status events (tables made by migration 0001)."""
+"""ORM models of crossing points and their status events (tables made by migration 0001_schema)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -16,12 +17,19 @@ from sqlalchemy import (
     Index,
     Text,
     UniqueConstraint,
+    column,
     func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base
+from app.reference.vocab import VOCABULARIES
+
+# The CHECKs of migration 0001_schema; the drift test (tests/core/test_migrations.py) holds
+# them equal. Constraint names get their table in front (NAMING_CONVENTION).
+IN_REGION = "ST_X(geom) BETWEEN 60 AND 78 AND ST_Y(geom) BETWEEN 23 AND 38"
+HTTP_URL = "'^https?://[^[:space:]/?#]+[^[:space:]]*$'"
 
 
 class CrossingPoint(Base):
@@ -29,6 +37,13 @@ class CrossingPoint(Base):
 
     __tablename__ = "crossing_points"
     __table_args__ = (
+        CheckConstraint("slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(slug) <= 80", name="slug"),
+        CheckConstraint("btrim(name) <> '' AND length(name) <= 200", name="name"),
+        CheckConstraint(IN_REGION, name="geom_region"),
+        CheckConstraint("province_code LIKE 'PK-%'", name="province_pakistan"),
+        CheckConstraint("length(afghan_name) <= 200", name="afghan_name"),
+        CheckConstraint("afghan_province_code LIKE 'AF-%'", name="afghan_province"),
+        CheckConstraint("length(notes) <= 2000", name="notes"),
         ForeignKeyConstraint(
             ["district_slug", "province_code"],
             ["districts.slug", "districts.province_code"],
@@ -61,6 +76,12 @@ class CrossingStatusEvent(Base):
 
     __tablename__ = "crossing_status_events"
     __table_args__ = (
+        CheckConstraint(column("status").in_(VOCABULARIES["crossing_status"]), name="status"),
+        CheckConstraint("length(reason) <= 2000", name="reason"),
+        CheckConstraint(
+            f"source_url ~* {HTTP_URL} AND length(source_url) <= 2048", name="source_url"
+        ),
+        CheckConstraint("valid_to >= valid_from", name="period"),
         UniqueConstraint(
             "crossing_slug", "valid_from", "status", name="uq_crossing_status_events_event"
         ),

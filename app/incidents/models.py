@@ -1,4 +1,4 @@
-"""ORM models of incidents and the rows they own (tables made by migration 0001)."""
+"""ORM models of incidents and the rows they own (tables made by migration 0001_schema)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import (
     ARRAY,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -20,25 +21,26 @@ from sqlalchemy import (
     SmallInteger,
     Text,
     Uuid,
+    column,
     func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
-from sqlalchemy.types import UserDefinedType
 
 from app.core.db import Base
 from app.core.errors import register_constraint_fields, register_server_owned
+from app.reference.vocab import VOCABULARIES
+
+# The CHECKs of migration 0001_schema; the drift test (tests/core/test_migrations.py) holds
+# them equal. Constraint names get their table in front (NAMING_CONVENTION).
+IN_REGION = "ST_X(geom) BETWEEN 60 AND 78 AND ST_Y(geom) BETWEEN 23 AND 38"
+HTTP_URL = "'^https?://[^[:space:]/?#]+[^[:space:]]*$'"
 
 
-class Xid8(UserDefinedType[int]):
-    """PostgreSQL's 64-bit transaction id type."""
-
-    cache_ok = True
-
-    def get_col_spec(self, **kw: Any) -> str:
-        """DDL name of the type."""
-        return "xid8"
+def _vocabulary(name: str, vocabulary: str | None = None) -> CheckConstraint:
+    """CHECK (name IN (...)) over one of the controlled vocabularies."""
+    return CheckConstraint(column(name).in_(VOCABULARIES[vocabulary or name]), name=name)
 
 
 class Incident(Base):
@@ -46,6 +48,34 @@ class Incident(Base):
 
     __tablename__ = "incidents"
     __table_args__ = (
+        # "Not in the future" only grows truer with time, so it is safe as a CHECK on write.
+        CheckConstraint(
+            "occurred_on >= DATE '2001-01-01'"
+            " AND occurred_on <= (now() AT TIME ZONE 'Asia/Karachi')::date",
+            name="occurred_on",
+        ),
+        _vocabulary("date_precision"),
+        CheckConstraint(IN_REGION, name="geom_region"),
+        _vocabulary("geo_precision"),
+        CheckConstraint("length(place_name) <= 500", name="place_name"),
+        _vocabulary("kind"),
+        _vocabulary("attack_type"),
+        _vocabulary("target_type"),
+        _vocabulary("attribution"),
+        CheckConstraint("killed_total BETWEEN 0 AND 50000", name="killed_total"),
+        CheckConstraint("injured_total BETWEEN 0 AND 50000", name="injured_total"),
+        CheckConstraint("fatality_low BETWEEN 0 AND 50000", name="fatality_low"),
+        CheckConstraint("fatality_high BETWEEN 0 AND 50000", name="fatality_high"),
+        CheckConstraint("length(description) <= 20000", name="description"),
+        _vocabulary("status"),
+        CheckConstraint("version >= 1", name="version"),
+        CheckConstraint(
+            "(fatality_low IS NULL) = (fatality_high IS NULL)", name="fatality_range_pair"
+        ),
+        CheckConstraint(
+            "fatality_low <= killed_total AND killed_total <= fatality_high", name="fatality_range"
+        ),
+        CheckConstraint("updated_at >= created_at", name="updated_after_created"),
         ForeignKeyConstraint(
             ["district_slug", "province_code"],
             ["districts.slug", "districts.province_code"],
@@ -117,7 +147,12 @@ class Casualty(Base):
     """Killed and injured of one category in one incident."""
 
     __tablename__ = "casualties"
-    __table_args__ = (Index("ix_casualties_category", "category", "incident_id"),)
+    __table_args__ = (
+        _vocabulary("category", "casualty_category"),
+        CheckConstraint("killed BETWEEN 0 AND 10000", name="killed"),
+        CheckConstraint("injured BETWEEN 0 AND 10000", name="injured"),
+        Index("ix_casualties_category", "category", "incident_id"),
+    )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
@@ -131,6 +166,12 @@ class IncidentSource(Base):
     """A published source of an incident, in the order given."""
 
     __tablename__ = "incident_sources"
+    __table_args__ = (
+        CheckConstraint("position BETWEEN 0 AND 99", name="position"),
+        CheckConstraint(f"url ~* {HTTP_URL} AND length(url) <= 2048", name="url"),
+        CheckConstraint("length(publisher) <= 200", name="publisher"),
+        CheckConstraint("length(title) <= 1000", name="title"),
+    )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
@@ -146,7 +187,10 @@ class IncidentTag(Base):
     """A lowercase tag on an incident."""
 
     __tablename__ = "incident_tags"
-    __table_args__ = (Index("ix_incident_tags_tag", "tag"),)
+    __table_args__ = (
+        CheckConstraint("tag ~ '^[a-z0-9][a-z0-9_-]{0,63}$'", name="tag"),
+        Index("ix_incident_tags_tag", "tag"),
+    )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
@@ -158,18 +202,22 @@ class IncidentRevision(Base):
     """One write to an incident: history, change feed and versions read these rows."""
 
     __tablename__ = "incident_revisions"
+    __table_args__ = (
+        CheckConstraint("version >= 1", name="version"),
+        CheckConstraint(column("op").in_(("created", "updated", "deleted")), name="op"),
+        CheckConstraint("(op = 'created') = (before IS NULL)", name="before"),
+        CheckConstraint("(op = 'deleted') = (after IS NULL)", name="after"),
+    )
 
     incident_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("incidents.id"), primary_key=True
     )
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # From data_version (app/dataversion.py): commit-ordered, without gaps.
+    # From data_version (app/core/dataversion.py): commit-ordered, without gaps.
     seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     op: Mapped[str] = mapped_column(Text)
     actor_key_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("api_keys.id"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    # pg_current_xact_id() of the writing transaction (type xid8), for change-feed readers.
-    xid: Mapped[int] = mapped_column(Xid8, server_default=text("pg_current_xact_id()"))
     changed_fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))

@@ -1,4 +1,4 @@
-"""ORM models of provinces, districts and actors (tables made by migration 0001)."""
+"""ORM models of provinces, districts and actors (tables made by migration 0001_schema)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy import (
     ARRAY,
     Boolean,
+    CheckConstraint,
     Computed,
     DateTime,
     ForeignKey,
@@ -21,12 +22,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base
 
+# The CHECKs of migration 0001_schema; the drift test (tests/core/test_migrations.py) holds
+# them equal. Constraint names get their table in front (NAMING_CONVENTION).
+SLUG = "slug ~ '^[a-z0-9]+(-[a-z0-9]+)*$' AND length(slug) <= 80"
+NAME = "btrim(name) <> '' AND length(name) <= 200"
+
 
 class Province(Base):
     """A first-level administrative unit, keyed by its ISO 3166-2 code."""
 
     __tablename__ = "provinces"
-    __table_args__ = (Index("ix_provinces_geom", "geom", postgresql_using="gist"),)
+    __table_args__ = (
+        CheckConstraint("code ~ '^(PK|AF)-[A-Z]{2,3}$'", name="code"),
+        CheckConstraint(NAME, name="name"),
+        Index("ix_provinces_geom", "geom", postgresql_using="gist"),
+    )
 
     code: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
@@ -39,6 +49,8 @@ class District(Base):
 
     __tablename__ = "districts"
     __table_args__ = (
+        CheckConstraint(SLUG, name="slug"),
+        CheckConstraint(NAME, name="name"),
         UniqueConstraint("slug", "province_code", name="uq_districts_slug_province_code"),
         Index("ix_districts_province_code", "province_code"),
         Index("ix_districts_geom", "geom", postgresql_using="gist"),
@@ -58,6 +70,11 @@ class Actor(Base):
     """An armed group or state force that incidents name as perpetrator."""
 
     __tablename__ = "actors"
+    __table_args__ = (
+        CheckConstraint(SLUG, name="slug"),
+        CheckConstraint(NAME, name="name"),
+        CheckConstraint("length(description) <= 2000", name="description"),
+    )
 
     slug: Mapped[str] = mapped_column(Text, primary_key=True)
     name: Mapped[str] = mapped_column(Text)

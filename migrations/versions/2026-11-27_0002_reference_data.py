@@ -4,8 +4,8 @@ crossing points and their closures.
 The facts are frozen beside this migration in migrations/data/; later corrections come as
 new migrations. Rows are inserted only when absent, so an editor's changes are never undone.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0002_reference_data
+Revises: 0001_schema
 Create Date: 2026-11-27
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0002"
-down_revision: str | None = "0001"
+revision: str = "0002_reference_data"
+down_revision: str | None = "0001_schema"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

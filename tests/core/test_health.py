@@ -91,7 +91,7 @@ async def test_readyz_503_while_database_is_down_and_200_after_it_returns(
 
 
 async def test_readyz_503_when_migrations_are_behind_head() -> None:
-    async with throwaway_database(migrate_to="0001") as url, served(url) as client:
+    async with throwaway_database(migrate_to="0001_schema") as url, served(url) as client:
         r = await client.get("/readyz")
         assert r.status_code == 503
-        assert "0001" in r.json()["detail"] and head_revision() in r.json()["detail"]
+        assert "0001_schema" in r.json()["detail"] and head_revision() in r.json()["detail"]

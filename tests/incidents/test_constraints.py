@@ -266,9 +266,9 @@ async def test_history_cannot_be_orphaned(db: AsyncSession) -> None:
             "ck_crossing_points_afghan_province",
         ),
         (
-            "INSERT INTO idempotency_keys (api_key_id, key, method, path, request_hash, state)"
-            " SELECT id, 'k', 'POST', '/v1/incidents', sha256('b'), 'completed' FROM api_keys LIMIT 1",
-            "ck_idempotency_keys_completed",
+            "INSERT INTO idempotency_keys (api_key_id, key, request_hash, response_status,"
+            " response_body) SELECT id, 'k', sha256('b'), 99, '' FROM api_keys LIMIT 1",
+            "ck_idempotency_keys_response_status",
         ),
         (
             "INSERT INTO fatality_rollup (day, province_code, perpetrator_slug, attack_type, kind,"

@@ -76,14 +76,15 @@ async def test_keys_expire_after_24_hours(
     client: AsyncClient, db: AsyncSession, keys: Keys
 ) -> None:
     first = await post(client, keys.analyst, body(), "old-key")
+    # now() is the test transaction's start, the same instant the stored row's default saw.
     row = await db.execute(
-        text("SELECT expires_at - created_at AS ttl FROM idempotency_keys WHERE key = 'old-key'")
+        text("SELECT expires_at - now() AS ttl FROM idempotency_keys WHERE key = 'old-key'")
     )
     assert row.scalar_one().total_seconds() == 24 * 3600
     await db.execute(
         text(
-            "UPDATE idempotency_keys SET created_at = now() - interval '25 hours',"
-            " expires_at = now() - interval '1 hour' WHERE key = 'old-key'"
+            "UPDATE idempotency_keys SET expires_at = now() - interval '1 hour'"
+            " WHERE key = 'old-key'"
         )
     )
     again = await post(client, keys.analyst, body(place_name="new request"), "old-key")

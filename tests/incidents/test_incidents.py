@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime
 from typing import Any
 
 from httpx import AsyncClient, Response
@@ -41,6 +44,29 @@ async def test_create_returns_201_location_etag_and_the_stored_incident(
     assert got.status_code == 200
     assert got.json() == body
     assert got.headers["etag"] == '"1"'
+
+
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+
+async def test_documents_give_timestamps_in_rfc3339_utc_with_z(
+    client: AsyncClient, db: AsyncSession, keys: Keys
+) -> None:
+    created = (await create(client, keys.analyst)).json()
+    # PostgreSQL builds the document; the session's time zone must not show in it.
+    await db.execute(text("SET LOCAL TimeZone = 'Asia/Karachi'"))
+    doc = json.loads(
+        await db.scalar(
+            text("SELECT incident_document(i)::text FROM incidents i WHERE i.id = :id"),
+            {"id": created["id"]},
+        )
+    )
+    listed = (await client.get("/v1/incidents")).json()["items"]
+    (item,) = [i for i in listed if i["id"] == created["id"]]
+    for name in ("created_at", "updated_at"):
+        assert RFC3339_UTC.match(doc[name]), doc[name]
+        assert item[name] == doc[name]
+        assert datetime.fromisoformat(doc[name]) == datetime.fromisoformat(created[name])
 
 
 async def test_unicode_place_names_round_trip_unchanged(client: AsyncClient, keys: Keys) -> None:

@@ -1,0 +1,163 @@
+"""The statistics rollups as Core tables (made by migration 0001_schema, kept exact in SQL by
+app/stats/rollup.py); declared so that the drift test covers them like every other table."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+    column,
+    or_,
+    text,
+)
+
+from app.core.db import Base
+from app.reference.vocab import VOCABULARIES
+
+KINDS = VOCABULARIES["kind"]
+COUNTED_STATUSES = tuple(s for s in VOCABULARIES["status"] if s != "retracted")
+CATEGORIES = VOCABULARIES["casualty_category"]
+COUNTS = ("killed", "injured", "incidents")
+# '' is the incident-level row (all categories, each incident counted once).
+ANY_CATEGORY = or_(column("category") == "", column("category").in_(CATEGORIES))
+# `categories` is a bitmask over the five casualty categories.
+CATEGORY_MASK = "categories BETWEEN 0 AND 31"
+
+
+def _text(name: str, default: str | None = None) -> Column[str]:
+    return Column(
+        name, Text, nullable=False, server_default=None if default is None else text(default)
+    )
+
+
+def _category() -> list[Column[str] | Column[int]]:
+    """The category ('' for the incident-level row) and the categories mask."""
+    return [
+        _text("category", "''"),
+        Column("categories", SmallInteger, nullable=False, server_default=text("0")),
+    ]
+
+
+def _counts() -> list[Column[int] | CheckConstraint]:
+    """killed, injured and incidents, never below zero: a write that would take a bucket
+    below zero means the rollup drifted, and fails."""
+    return [
+        *(Column(name, BigInteger, nullable=False, server_default=text("0")) for name in COUNTS),
+        *(CheckConstraint(f"{name} >= 0", name=name) for name in COUNTS),
+    ]
+
+
+# day x province x district x perpetrator x attack type x kind x status x category: any
+# filter or grouping. District '' is "no district".
+fatality_rollup = Table(
+    "fatality_rollup",
+    Base.metadata,
+    Column("day", Date, nullable=False),
+    _text("province_code"),
+    _text("district_slug", "''"),
+    _text("perpetrator_slug"),
+    _text("attack_type"),
+    _text("kind"),
+    _text("status"),
+    *_category(),
+    *_counts(),
+    CheckConstraint(column("kind").in_(KINDS), name="kind"),
+    CheckConstraint(column("status").in_(COUNTED_STATUSES), name="status"),
+    CheckConstraint(ANY_CATEGORY, name="category"),
+    CheckConstraint(CATEGORY_MASK, name="categories"),
+    UniqueConstraint(
+        "day",
+        "province_code",
+        "district_slug",
+        "perpetrator_slug",
+        "attack_type",
+        "kind",
+        "status",
+        "category",
+        "categories",
+        name="uq_fatality_rollup_bucket",
+    ),
+)
+
+# day x province x kind x status x category: the dashboard's usual questions.
+fatality_daily = Table(
+    "fatality_daily",
+    Base.metadata,
+    Column("day", Date, nullable=False),
+    _text("province_code"),
+    _text("kind"),
+    _text("status"),
+    *_category(),
+    *_counts(),
+    CheckConstraint(column("kind").in_(KINDS), name="kind"),
+    CheckConstraint(column("status").in_(COUNTED_STATUSES), name="status"),
+    CheckConstraint(ANY_CATEGORY, name="category"),
+    CheckConstraint(CATEGORY_MASK, name="categories"),
+    UniqueConstraint(
+        "day",
+        "province_code",
+        "kind",
+        "status",
+        "category",
+        "categories",
+        name="uq_fatality_daily_bucket",
+    ),
+)
+
+# fatality_daily by month, for month, quarter and year series.
+fatality_monthly = Table(
+    "fatality_monthly",
+    Base.metadata,
+    Column("month", Date, nullable=False),
+    _text("province_code"),
+    _text("kind"),
+    _text("status"),
+    *_category(),
+    *_counts(),
+    CheckConstraint("extract(day FROM month) = 1", name="month"),
+    CheckConstraint(ANY_CATEGORY, name="category"),
+    UniqueConstraint(
+        "month",
+        "province_code",
+        "kind",
+        "status",
+        "category",
+        "categories",
+        name="uq_fatality_monthly_bucket",
+    ),
+)
+
+# fatality_rollup by month for one of district, perpetrator or attack type at a time.
+fatality_monthly_dim = Table(
+    "fatality_monthly_dim",
+    Base.metadata,
+    Column("month", Date, nullable=False),
+    _text("province_code"),
+    _text("dimension"),
+    _text("value"),
+    _text("kind"),
+    _text("status"),
+    *_category(),
+    *_counts(),
+    CheckConstraint("extract(day FROM month) = 1", name="month"),
+    CheckConstraint(
+        column("dimension").in_(("district", "perpetrator", "attack_type")), name="dimension"
+    ),
+    UniqueConstraint(
+        "dimension",
+        "month",
+        "province_code",
+        "value",
+        "kind",
+        "status",
+        "category",
+        "categories",
+        name="uq_fatality_monthly_dim_bucket",
+    ),
+)
