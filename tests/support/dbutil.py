@@ -138,7 +138,7 @@ async def throwaway_database(migrate_to: str | None = "head") -> AsyncIterator[s
         if _run_template is None:
             raise RuntimeError(
                 "no run template: throwaway_database() at head needs the session fixture "
-                "run_template of tests/conftest.py (or `async with run_template():`)."
+                "migrated_template of tests/conftest.py (or `async with run_template():`)."
             )
         async with _admin() as conn:
             await _clone(conn, name, _run_template)
