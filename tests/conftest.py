@@ -14,6 +14,7 @@ from app.core.config import Settings
 from app.core.db import get_session
 from app.main import create_app
 from tests.support.dbutil import run_template, throwaway_database
+from tests.support.keys import Keys
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,21 +78,6 @@ async def client(app: FastAPI, db: AsyncSession) -> AsyncIterator[AsyncClient]:
             yield c
     finally:
         app.dependency_overrides.pop(get_session, None)
-
-
-class Keys:
-    """Authorization headers of one key per role (plus a second analyst), made in the test's
-    transaction."""
-
-    def __init__(self, headers: dict[str, dict[str, str]], ids: dict[str, int]) -> None:
-        self.headers = headers
-        self.ids = ids
-
-    def __getattr__(self, name: str) -> dict[str, str]:
-        try:
-            return self.headers[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 @pytest.fixture
