@@ -1,5 +1,5 @@
-"""Fixtures: one migrated PostGIS database per run, each test in a transaction rolled back after,
-and an httpx client over the real ASGI app."""
+"""Fixtures: one PostGIS database migrated per run and cloned for each database a test needs at
+head, each test in a transaction rolled back after, and an httpx client over the real ASGI app."""
 
 from __future__ import annotations
 
@@ -13,11 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.config import Settings
 from app.core.db import get_session
 from app.main import create_app
-from tests.support.dbutil import throwaway_database
+from tests.support.dbutil import run_template, throwaway_database
+from tests.support.keys import Keys
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def migrated_template() -> AsyncIterator[str]:
+    """This run's database migrated to head, which every throwaway_database() at head clones
+    (committed sites and the stats machine included); dropped when the run ends."""
+    async with run_template() as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
-async def database_url() -> AsyncIterator[str]:
+async def database_url(migrated_template: str) -> AsyncIterator[str]:
     """URL of this run's database, migrated to head; dropped when the run ends."""
     async with throwaway_database() as url:
         yield url
@@ -69,21 +78,6 @@ async def client(app: FastAPI, db: AsyncSession) -> AsyncIterator[AsyncClient]:
             yield c
     finally:
         app.dependency_overrides.pop(get_session, None)
-
-
-class Keys:
-    """Authorization headers of one key per role (plus a second analyst), made in the test's
-    transaction."""
-
-    def __init__(self, headers: dict[str, dict[str, str]], ids: dict[str, int]) -> None:
-        self.headers = headers
-        self.ids = ids
-
-    def __getattr__(self, name: str) -> dict[str, str]:
-        try:
-            return self.headers[name]
-        except KeyError:
-            raise AttributeError(name) from None
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import Keys
+from tests.support.keys import Keys
 
 
 async def test_admin_creates_lists_and_revokes_keys(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +12,7 @@ from app.core.config import Settings
 from app.core.migrations import head_revision
 from app.main import create_app
 from tests.support.dbutil import throwaway_database
+from tests.support.polling import eventually
 from tests.support.tcpproxy import TcpProxy
 
 
@@ -47,14 +46,13 @@ async def served(database_url: str) -> AsyncIterator[AsyncClient]:
         yield client
 
 
-async def _wait_for(client: AsyncClient, path: str, status: int, within_s: float) -> float:
-    start = time.monotonic()
-    while True:
+async def _wait_for(client: AsyncClient, path: str, status: int, within_s: float) -> None:
+    async def answers() -> bool:
         r = await client.get(path)
-        if r.status_code == status:
-            return time.monotonic() - start
-        assert time.monotonic() - start < within_s, f"{path} still {r.status_code}"
-        await asyncio.sleep(0.2)
+        assert r.status_code == status, f"{path} still {r.status_code}"
+        return True
+
+    await eventually(answers, timeout=within_s, interval=0.2)
 
 
 async def test_readyz_503_while_database_is_down_and_200_after_it_returns(

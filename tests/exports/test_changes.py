@@ -6,7 +6,7 @@ from typing import Any
 
 from httpx import AsyncClient
 
-from tests.conftest import Keys
+from tests.support.keys import Keys
 from tests.support.payloads import incident
 
 

@@ -24,6 +24,7 @@ from app.core.config import Settings
 from app.main import create_app
 from tests.support.dbutil import Site, committed_site
 from tests.support.payloads import incident
+from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CATEGORIES = ("security_forces", "police", "civilians", "militants", "unknown")
@@ -233,27 +234,37 @@ async def test_fifty_aborted_exports_leave_the_pool_healthy(site: Site) -> None:
     )
     serving = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: server.started, timeout=10, what="uvicorn started")
         async with AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             for _ in range(50):
                 async with client.stream("GET", "/v1/exports/incidents") as r:
                     assert r.status_code == 200
                     async for _chunk in r.aiter_raw():
                         break  # leave after the first chunk
-            await asyncio.sleep(0.5)
             pool = app.state.engine.pool
-            assert pool.checkedout() == 0
-            async with app.state.engine.connect() as conn:
-                copying = (
-                    await conn.execute(
-                        text(
-                            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (%'"
-                            " AND state = 'active' AND pid <> pg_backend_pid()"
+
+            async def released() -> bool:
+                assert pool.checkedout() == 0, f"{pool.checkedout()} connections checked out"
+                return True
+
+            await eventually(released, timeout=10)
+
+            async def no_copy_left() -> bool:
+                # Only this database's sessions: other suites on the server export too.
+                async with app.state.engine.connect() as conn:
+                    copying = (
+                        await conn.execute(
+                            text(
+                                "SELECT count(*) FROM pg_stat_activity"
+                                " WHERE datname = current_database() AND query LIKE 'COPY (%'"
+                                " AND state = 'active' AND pid <> pg_backend_pid()"
+                            )
                         )
-                    )
-                ).scalar()
-            assert copying == 0
+                    ).scalar()
+                assert copying == 0, f"{copying} COPY still running on this database"
+                return True
+
+            await eventually(no_copy_left, timeout=10)
             # The pool (3 connections, 2 s to get one) still serves every request.
             for _ in range(10):
                 assert (await client.get("/v1/provinces")).status_code == 200

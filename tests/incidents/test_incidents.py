@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.incidents.models import Incident, IncidentRevision
-from tests.conftest import Keys
+from tests.support.keys import Keys
 from tests.support.payloads import PESHAWAR, incident
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app.core.clock import today_karachi
 from app.reference.vocab import VOCABULARIES
-from tests.conftest import Keys
+from tests.support.keys import Keys
 
 CATEGORIES = VOCABULARIES["casualty_category"]
 PLACES = [

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import today_karachi
 from app.incidents.models import Incident
-from tests.conftest import Keys
+from tests.support.keys import Keys
 from tests.support.payloads import incident
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.conftest import Keys
+from tests.support.keys import Keys
 from tests.support.payloads import incident
 
 TORKHAM = (71.090, 34.107)

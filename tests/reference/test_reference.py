@@ -159,17 +159,63 @@ async def test_crossings_list_torkham_and_chaman_with_coordinates(client: AsyncC
     assert "status_history" not in items["torkham"]
 
 
-async def test_crossings_match_the_shared_reference_facts(client: AsyncClient) -> None:
-    shared = ROOT.parent / "shared" / "data" / "crossings.csv"
-    if not shared.exists():
-        pytest.skip("../shared/data is not beside this checkout")
+def _seeded_crossings() -> list[dict[str, str]]:
+    """The crossings migration 0002 seeds, from the project's copy in migrations/data/."""
+    with (ROOT / "migrations" / "data" / "crossings.csv").open(encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+async def test_crossings_are_served_as_the_migration_seeds_them(client: AsyncClient) -> None:
     items = {c["slug"]: c for c in (await client.get("/v1/crossings")).json()["items"]}
-    with shared.open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            served = items[row["slug"]]
-            assert served["location"]["coordinates"] == [float(row["lon"]), float(row["lat"])]
-            assert served["province"] == row["province"]
-            assert served["district"] == row["district"]
+    rows = _seeded_crossings()
+    assert set(items) == {row["slug"] for row in rows}
+    for row in rows:
+        served = items[row["slug"]]
+        assert served["name"] == row["name"]
+        assert served["location"]["coordinates"] == [float(row["lon"]), float(row["lat"])]
+        assert served["province"] == row["province"]
+        assert served["district"] == (row["district"] or None)
+        assert served["afghan_side"] == {
+            "name": row["afghan_name"] or None,
+            "province": row["afghan_province"] or None,
+        }
+        assert served["notified_for_trade"] == (row["notified_for_trade"] == "true")
+        assert served["pedestrians"] == (row["pedestrians"] == "true")
+
+
+# Facts about the border, written here rather than read from the seed data they check:
+# (lon, lat) within KNOWN_WITHIN degrees, province, district and the Afghan province across.
+KNOWN_CROSSINGS = {
+    "torkham": ((71.09, 34.11), "PK-KP", "khyber", "AF-NAN"),
+    "chaman": ((66.44, 30.91), "PK-BA", "chaman", "AF-KAN"),
+    "ghulam-khan": ((69.95, 33.17), "PK-KP", "north-waziristan", "AF-KHO"),
+    "angoor-adda": ((69.38, 32.35), "PK-KP", "lower-south-waziristan", "AF-PKA"),
+}
+KNOWN_WITHIN = 0.1
+
+
+async def test_seeded_crossings_agree_with_known_geography(client: AsyncClient) -> None:
+    items = {c["slug"]: c for c in (await client.get("/v1/crossings")).json()["items"]}
+    for slug, ((lon, lat), province, district, afghan_province) in KNOWN_CROSSINGS.items():
+        served = items[slug]
+        served_lon, served_lat = served["location"]["coordinates"]
+        assert abs(served_lon - lon) <= KNOWN_WITHIN and abs(served_lat - lat) <= KNOWN_WITHIN, (
+            slug,
+            served["location"],
+        )
+        assert (served["province"], served["district"]) == (province, district), slug
+        assert served["afghan_side"]["province"] == afghan_province, slug
+    districts = {
+        d["slug"]: d["province"] for d in (await client.get("/v1/districts")).json()["items"]
+    }
+    for slug, served in items.items():
+        # Every crossing is on the Durand Line: Pakistani side in KP or Balochistan, in one of
+        # that province's districts, the other side in Afghanistan; longitude before latitude.
+        lon, lat = served["location"]["coordinates"]
+        assert 60.5 <= lon <= 75 and 29 <= lat <= 37.5, (slug, served["location"])
+        assert served["province"] in {"PK-KP", "PK-BA"}, slug
+        assert districts[served["district"]] == served["province"], slug
+        assert served["afghan_side"]["province"].startswith("AF-"), slug
 
 
 async def test_crossing_detail_has_its_history_newest_first(client: AsyncClient) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import today_karachi
 from app.stats.periods import label, periods
-from tests.conftest import Keys
+from tests.support.keys import Keys
 from tests.support.payloads import incident
 from tests.support.stats_oracle import expected, live_incidents, rollup_drift, served
 
