@@ -82,7 +82,9 @@ ensure_venv() {
     # --locked: fail, rather than install something else, when pyproject.toml and uv.lock
     # disagree (run ./scripts/lock.sh). The sync is exact: what the lock lacks is removed.
     UV_PROJECT_ENVIRONMENT="$VENV" "$UV" sync --quiet --locked --extra dev \
-      --project "$ROOT" --python "$py"
+      --project "$ROOT" --python "$py" ||
+      die "install from uv.lock failed (when uv.lock is behind pyproject.toml, update it with \
+./scripts/lock.sh --upgrade-package NAME, or ./scripts/lock.sh for all, and commit it)"
     echo "$want" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"
