@@ -1,5 +1,5 @@
-# Shared set-up for scripts/serve.sh and scripts/test.sh: a virtualenv with the project,
-# and a PostGIS database chosen as SPEC "Set-up contract" says:
+# Shared set-up for scripts/serve.sh and scripts/test.sh: a virtualenv with the project as
+# uv.lock pins it, and a PostGIS database chosen as SPEC "Set-up contract" says:
 #   DATABASE_URL (or BW_DATABASE_URL) when set; else Docker Compose when an engine answers;
 #   else the distribution's PostgreSQL + PostGIS packages, installed and started locally.
 # shellcheck shell=bash
@@ -44,24 +44,47 @@ pick_python() {
   die "Python 3.11 or newer is required"
 }
 
+# uv installs the project from uv.lock (docs/DECISIONS.md "Tooling"). It comes from PyPI, pinned,
+# into a virtualenv of its own under .bw/, so a machine with nothing but Python 3.11 can run it.
+UV_VERSION="0.13.8"
+BW_TOOLS="${BW_TOOLS:-$ROOT/.bw/tools}"
+# Never fetch a Python build: use the interpreter pick_python found.
+export UV_PYTHON_DOWNLOADS=never
+
+new_venv() {
+  local py="$1" dir="$2"
+  if ! "$py" -m venv "$dir" 2>/dev/null; then
+    rm -rf "$dir"
+    apt_install python3-venv
+    "$py" -m venv "$dir"
+  fi
+}
+
+ensure_uv() {
+  local dir="$BW_TOOLS/uv-$UV_VERSION"
+  UV="$dir/bin/uv"
+  [ -x "$UV" ] && return 0
+  log "installing uv $UV_VERSION into $dir"
+  rm -rf "$dir"
+  new_venv "$(pick_python)" "$dir"
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+}
+
 ensure_venv() {
   local py stamp want
-  if [ ! -x "$VENV/bin/python" ]; then
-    py="$(pick_python)"
-    log "creating virtualenv $VENV with $py"
-    if ! "$py" -m venv "$VENV" 2>/dev/null; then
-      rm -rf "$VENV"
-      apt_install python3-venv
-      "$py" -m venv "$VENV"
-    fi
-  fi
-  # Reinstall only when the project's dependencies changed since the last install.
+  # Reinstall only when the lock, the project's metadata or uv changed since the last install.
   stamp="$VENV/.borderwatch-installed"
-  want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
-  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    log "installing borderwatch and its dev tools into $VENV"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+  want="$(cat "$ROOT/uv.lock" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1) uv $UV_VERSION"
+  if [ ! -x "$VENV/bin/python" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    ensure_uv
+    py="$(command -v "$(pick_python)")"
+    log "installing borderwatch and its dev tools from uv.lock into $VENV"
+    # --locked: fail, rather than install something else, when pyproject.toml and uv.lock
+    # disagree (run ./scripts/lock.sh). The sync is exact: what the lock lacks is removed.
+    UV_PROJECT_ENVIRONMENT="$VENV" "$UV" sync --quiet --locked --extra dev \
+      --project "$ROOT" --python "$py" ||
+      die "install from uv.lock failed (when uv.lock is behind pyproject.toml, update it with \
+./scripts/lock.sh --upgrade-package NAME, or ./scripts/lock.sh for all, and commit it)"
     echo "$want" > "$stamp"
   fi
   export PATH="$VENV/bin:$PATH"

@@ -108,7 +108,7 @@ FILTERS: list[tuple[dict[str, str], Any]] = [
     ({"attack_type": "ied,ambush"}, lambda i: i["attack_type"] in ("ied", "ambush")),
     ({"target_type": "civilians"}, lambda i: i["target_type"] == "civilians"),
     ({"kind": "border_clash"}, lambda i: i["kind"] == "border_clash"),
-    ({"status": "reported"}, lambda i: True),
+    ({"status": "reported"}, lambda _i: True),
     (
         {"category": "police,militants"},
         lambda i: any(c["category"] in ("police", "militants") for c in i["casualties"]),
