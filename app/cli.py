@@ -84,7 +84,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_rebuild_rollups(args: argparse.Namespace) -> int:
+def cmd_rebuild_rollups(_args: argparse.Namespace) -> int:
     """Recompute the statistics rollups from the incidents."""
     from app.stats import rollup
 

@@ -427,7 +427,7 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
         log.warning("database unavailable: %s", type(exc).__name__)
         return problem_response(unavailable("The database is unreachable.", retry_after), request)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
+    async def on_unexpected(request: Request, _exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(
             Problem(
