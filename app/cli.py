@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
+from app.auth.roles import ROLES
 from app.core.config import get_settings
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
     ksub = k.add_subparsers(dest="keys_command", required=True)
     kc = ksub.add_parser("create", help="create a key; prints it as the last line")
     kc.add_argument("--name", required=True)
-    kc.add_argument("--role", required=True, choices=["reader", "analyst", "editor", "admin"])
+    kc.add_argument("--role", required=True, choices=ROLES)
     kc.set_defaults(func=cmd_keys_create)
     return p
 

@@ -375,6 +375,26 @@ async def problem_type(slug: str) -> str:
     return f"{title} ({status})\n\n{description}\n"
 
 
+# Problem types of the errors Starlette and FastAPI raise themselves.
+HTTP_TYPES = {
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+}
+
+
+def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
+    """The problem for an HTTPException of Starlette or FastAPI (404, 405, 413 …)."""
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}."
+    type_ = HTTP_TYPES.get(exc.status_code)
+    if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's own wording
+        type_, detail = "malformed-json", "The request body could not be parsed as JSON."
+    return Problem(exc.status_code, detail, type_=type_, headers=dict(exc.headers or {}))
+
+
 def install_error_handlers(app: FastAPI, retry_after: int) -> None:
     """Make every error the app can raise answer as problem+json."""
 
@@ -384,21 +404,7 @@ def install_error_handlers(app: FastAPI, retry_after: int) -> None:
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = f"No resource at {request.url.path}."
-        type_ = {
-            404: "not-found",
-            405: "method-not-allowed",
-            413: "payload-too-large",
-            415: "unsupported-media-type",
-        }.get(exc.status_code)
-        if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's own wording
-            type_, detail = "malformed-json", "The request body could not be parsed as JSON."
-        return problem_response(
-            Problem(exc.status_code, detail, type_=type_, headers=dict(exc.headers or {})),
-            request,
-        )
+        return problem_response(http_problem(request, exc), request)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -8,10 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.errors import problem_response, unavailable
+from app.core.migrations import current_revision
 
 router = APIRouter(tags=["health"])
 
@@ -32,11 +31,6 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _current_revision(engine: AsyncEngine) -> str | None:
-    async with engine.connect() as conn:
-        return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-
-
 @router.get(
     "/readyz",
     summary="Readiness: database reachable and migrated to head",
@@ -51,7 +45,7 @@ async def readyz(request: Request) -> Any:
     head: str = request.app.state.head_revision
     try:
         current = await asyncio.wait_for(
-            _current_revision(request.app.state.engine), settings.readiness_timeout_s
+            current_revision(request.app.state.engine), settings.readiness_timeout_s
         )
     except Exception as exc:  # any failure to read the revision means "not ready"
         reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from app.auth.roles import Role
+
 AttackType = Literal[
     "suicide_bombing",
     "ied",
@@ -37,7 +39,6 @@ GeoPrecision = Literal["exact", "town", "district", "province"]
 Attribution = Literal["claimed", "suspected", "unattributed"]
 Status = Literal["reported", "verified", "disputed", "retracted"]
 Kind = Literal["attack", "security_operation", "border_clash", "cross_border_strike"]
-Role = Literal["reader", "analyst", "editor", "admin"]
 CrossingStatus = Literal["open", "closed", "restricted"]
 
 VOCABULARIES: dict[str, tuple[str, ...]] = {
