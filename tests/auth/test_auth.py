@@ -101,3 +101,30 @@ async def test_openapi_of_a_private_server_asks_a_key_for_reads(
 ) -> None:
     doc = (await private_client.get("/openapi.json")).json()
     assert _security(doc, "get", "/v1/incidents") == [{"HTTPBearer": []}]
+
+
+async def test_a_keys_last_use_is_recorded_at_most_once_a_minute() -> None:
+    from sqlalchemy import text
+
+    from tests.support.dbutil import committed_site
+    from tests.support.polling import eventually
+
+    async with committed_site() as site:
+        engine = site.app.state.engine
+
+        async def last_used() -> object:
+            async with engine.connect() as conn:
+                return (
+                    await conn.execute(
+                        text("SELECT last_used_at FROM api_keys WHERE name = 'site analyst'")
+                    )
+                ).scalar()
+
+        assert await last_used() is None
+        assert (await site.client.get("/v1/provinces", headers=site.analyst)).status_code == 200
+        first = await eventually(last_used, what="last_used_at written")
+        for _ in range(3):
+            assert (await site.client.get("/v1/groups", headers=site.analyst)).status_code == 200
+        assert await last_used() == first  # within the minute, not written again
+        listed = (await site.client.get("/v1/api-keys", headers=site.editor)).status_code
+        assert listed == 403
