@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Invalid
 from app.core.params import BIGINT_MAX, Codes, IsoDate, UtcTime, split_codes, unknown_codes
 from app.reference.service import NO_REFERENCES, References, load_references
-from app.reference.vocab import AttackType, CasualtyCategory, Kind, TargetType
+from app.reference.vocab import AttackType, CasualtyCategory, Kind, TargetType, live_statuses
 
 MAX_RADIUS_KM = 300.0
-LISTED_STATUSES = ("reported", "verified", "disputed")  # retracted is never listed
 
 
 def _numbers(count: int, what: str) -> Any:
@@ -55,15 +54,6 @@ def _lon_lat(value: tuple[float, float]) -> tuple[float, float]:
     return value
 
 
-def _listed_status(values: list[str]) -> list[str]:
-    if "retracted" in values:
-        raise ValueError("retracted incidents are never listed, exported or counted")
-    unknown = [v for v in values if v not in LISTED_STATUSES]
-    if unknown:
-        raise ValueError(f"unknown value {unknown[0]!r}; one of {', '.join(LISTED_STATUSES)}")
-    return values
-
-
 def _text(value: str) -> str:
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
@@ -76,7 +66,7 @@ Bbox = Annotated[
     AfterValidator(_bbox),
 ]
 LonLat = Annotated[tuple[float, float], _numbers(2, "lon,lat"), AfterValidator(_lon_lat)]
-ListedStatuses = Annotated[list[str], BeforeValidator(split_codes), AfterValidator(_listed_status)]
+ListedStatuses = Annotated[list[str], BeforeValidator(split_codes), AfterValidator(live_statuses)]
 Slug = Annotated[str, Field(max_length=80)]
 
 

@@ -323,6 +323,27 @@ async def _conflict(session: AsyncSession, incident_id: uuid.UUID) -> Exception:
     return _stale(incident_id, row.version)
 
 
+async def _next_version(
+    session: AsyncSession, incident_id: uuid.UUID, version: int, **values: Any
+) -> int:
+    """One `UPDATE … WHERE version = <the version read>` setting values and the next
+    version: of concurrent writers holding the same version exactly one wins; the others
+    get StaleVersion (or NotFound once it is deleted)."""
+    updated = await session.scalar(
+        update(Incident)
+        .where(
+            Incident.id == incident_id,
+            Incident.version == version,
+            Incident.deleted_at.is_(None),
+        )
+        .values(**values, version=Incident.version + 1, updated_at=text("now()"))
+        .returning(Incident.version)
+    )
+    if updated is None:  # another write committed since we read it
+        raise await _conflict(session, incident_id)
+    return int(updated)
+
+
 async def _patched(
     session: AsyncSession, state: reads.Current, patch: dict[str, Any], caller: Caller
 ) -> IncidentIn:
@@ -357,18 +378,7 @@ async def update_incident(
         return state.text, state.version
     new = NewIncident.from_input(item, incident_id)
     before = await rollup.contributions(session, [incident_id])
-    version = await session.scalar(
-        update(Incident)
-        .where(
-            Incident.id == incident_id,
-            Incident.version == state.version,
-            Incident.deleted_at.is_(None),
-        )
-        .values(**_stored(new), version=Incident.version + 1, updated_at=text("now()"))
-        .returning(Incident.version)
-    )
-    if version is None:  # another write committed since we read it
-        raise await _conflict(session, incident_id)
+    version = await _next_version(session, incident_id, state.version, **_stored(new))
     for model in (Casualty, IncidentSource, IncidentTag):
         await session.execute(delete(model).where(model.incident_id == incident_id))
     await _insert_rows(session, [new])
@@ -384,18 +394,7 @@ async def delete_incident(
     """Soft-delete: the incident leaves lists, exports and statistics; its history stays."""
     state = await _editable(session, incident_id, versions, caller)
     before = await rollup.contributions(session, [incident_id])
-    version = await session.scalar(
-        update(Incident)
-        .where(
-            Incident.id == incident_id,
-            Incident.version == state.version,
-            Incident.deleted_at.is_(None),
-        )
-        .values(deleted_at=text("now()"), updated_at=text("now()"), version=Incident.version + 1)
-        .returning(Incident.version)
-    )
-    if version is None:
-        raise await _conflict(session, incident_id)
+    version = await _next_version(session, incident_id, state.version, deleted_at=text("now()"))
     revision = Revision(incident_id, version, "deleted", state.document, None)
     await _record(session, revision, caller, before)
 

@@ -53,3 +53,16 @@ VOCABULARIES: dict[str, tuple[str, ...]] = {
     "role": get_args(Role),
     "crossing_status": get_args(CrossingStatus),
 }
+
+# Statuses that lists, exports and statistics show: retracted incidents never appear.
+LIVE_STATUSES: tuple[str, ...] = tuple(s for s in get_args(Status) if s != "retracted")
+
+
+def live_statuses(values: list[str]) -> list[str]:
+    """Check a status filter: only live statuses, with a reason when `retracted` is asked."""
+    if "retracted" in values:
+        raise ValueError("retracted incidents are never listed, exported or counted")
+    unknown = [v for v in values if v not in LIVE_STATUSES]
+    if unknown:
+        raise ValueError(f"unknown value {unknown[0]!r}; one of {', '.join(LIVE_STATUSES)}")
+    return values

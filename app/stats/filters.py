@@ -13,11 +13,10 @@ from app.core.clock import BASELINE, today_karachi
 from app.core.errors import Invalid
 from app.core.params import Codes, IsoDate, split_codes, unknown_codes
 from app.reference.service import load_references
-from app.reference.vocab import AttackType, CasualtyCategory, Kind
+from app.reference.vocab import AttackType, CasualtyCategory, Kind, live_statuses
 from app.stats.periods import MIN_DAYS, Period
 
 GroupBy = Literal["province", "district", "perpetrator", "category", "attack_type", "kind", "none"]
-COUNTED_STATUSES = ("reported", "verified", "disputed")  # retracted never counts
 EARLIEST = date(2001, 1, 1)
 MAX_FUTURE_DAYS = 366
 # Bounds on one answer: at most MAX_POINTS points (periods × the series a grouping can have).
@@ -42,15 +41,6 @@ FILTER_COLUMNS = {
 }
 
 
-def _counted(values: list[str]) -> list[str]:
-    if "retracted" in values:
-        raise ValueError("retracted incidents are never counted in statistics")
-    unknown = [v for v in values if v not in COUNTED_STATUSES]
-    if unknown:
-        raise ValueError(f"unknown value {unknown[0]!r}; one of {', '.join(COUNTED_STATUSES)}")
-    return values
-
-
 class StatsFilters(BaseModel):
     """What the figures count: a date range and dimension filters. Multi-valued filters take
     comma-separated values, and a repeated parameter adds up."""
@@ -69,8 +59,8 @@ class StatsFilters(BaseModel):
     )
     attack_type: Annotated[list[AttackType], BeforeValidator(split_codes)] = []
     kind: Annotated[list[Kind], BeforeValidator(split_codes)] = []
-    status: Annotated[list[str], BeforeValidator(split_codes), AfterValidator(_counted)] = Field(
-        [], description="reported, verified, disputed"
+    status: Annotated[list[str], BeforeValidator(split_codes), AfterValidator(live_statuses)] = (
+        Field([], description="reported, verified, disputed")
     )
 
     @property

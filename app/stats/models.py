@@ -18,10 +18,10 @@ from sqlalchemy import (
 )
 
 from app.core.db import Base
-from app.reference.vocab import VOCABULARIES
+from app.reference.vocab import LIVE_STATUSES, VOCABULARIES
 
 KINDS = VOCABULARIES["kind"]
-COUNTED_STATUSES = tuple(s for s in VOCABULARIES["status"] if s != "retracted")
+COUNTED_STATUSES = LIVE_STATUSES
 CATEGORIES = VOCABULARIES["casualty_category"]
 COUNTS = ("killed", "injured", "incidents")
 # '' is the incident-level row (all categories, each incident counted once).

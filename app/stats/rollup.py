@@ -7,52 +7,38 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-KEY = (
-    "day",
-    "province_code",
-    "district_slug",
-    "perpetrator_slug",
-    "attack_type",
-    "kind",
-    "status",
-    "category",
-    "categories",
+from app.stats.models import (
+    COUNTS,
+    fatality_daily,
+    fatality_monthly,
+    fatality_monthly_dim,
+    fatality_rollup,
 )
-VALUES = ("killed", "injured", "incidents")
-_OLD_TYPES = (
-    "date",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "smallint",
-    "bigint",
-    "bigint",
-    "bigint",
+
+
+def _key(table: Table) -> tuple[str, ...]:
+    """The bucket columns of a rollup: every column but the counts, in table order."""
+    return tuple(c.name for c in table.c if c.name not in COUNTS)
+
+
+KEY = _key(fatality_rollup)
+VALUES = COUNTS
+# SQL type of each fine-rollup column, for the arrays of old contributions.
+_OLD_TYPES = tuple(
+    {"DATE": "date", "TEXT": "text", "SMALLINT": "smallint", "BIGINT": "bigint"}[str(c.type)]
+    for c in fatality_rollup.c
 )
 
 _LOCK = text("SELECT seq FROM data_version FOR UPDATE")
 _CONTRIBUTIONS = text("SELECT * FROM incident_contributions(CAST(:ids AS uuid[]))")
 
 _OLD = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(KEY + VALUES, _OLD_TYPES, strict=True))
-DAILY_KEY = ("day", "province_code", "kind", "status", "category", "categories")
-MONTHLY_KEY = ("month", *DAILY_KEY[1:])
-DIM_KEY = (
-    "dimension",
-    "month",
-    "province_code",
-    "value",
-    "kind",
-    "status",
-    "category",
-    "categories",
-)
+DAILY_KEY = _key(fatality_daily)
+MONTHLY_KEY = _key(fatality_monthly)
+DIM_KEY = _key(fatality_monthly_dim)  # the SELECTs below list their columns in this order
 _KEY = ", ".join(KEY)
 _DAILY_KEY = ", ".join(DAILY_KEY)
 _MONTHLY_KEY = ", ".join(MONTHLY_KEY)
@@ -102,7 +88,7 @@ WITH delta AS (
            category, categories, {_SUMS}
       FROM daily_delta GROUP BY 1, 2, 3, 4, 5, 6 {_NONZERO}
 ), dim_delta AS (
-    SELECT dim.dimension, date_trunc('month', day::timestamp)::date AS month, province_code,
+    SELECT date_trunc('month', day::timestamp)::date AS month, province_code, dim.dimension,
            dim.value, kind, status, category, categories, {_SUMS}
       FROM delta {_DIMENSIONS}
      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 {_NONZERO}
@@ -151,7 +137,7 @@ _REBUILD = [
                category, categories, sum(killed), sum(injured), sum(incidents)
           FROM fatality_daily GROUP BY 1, 2, 3, 4, 5, 6""",
     f"""INSERT INTO fatality_monthly_dim ({_DIM_KEY}, killed, injured, incidents)
-        SELECT dim.dimension, date_trunc('month', day::timestamp)::date, province_code,
+        SELECT date_trunc('month', day::timestamp)::date, province_code, dim.dimension,
                dim.value, kind, status, category, categories, sum(killed), sum(injured),
                sum(incidents)
           FROM fatality_rollup {_DIMENSIONS} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
