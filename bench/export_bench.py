@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.exports import service
-from app.incidents.listing import Filters
+from app.incidents.filters import IncidentFilters
 from bench.stats_bench import BIN, PORT, ROOT, ensure_wrk, machine, serve, sh, wrk
 
 
@@ -154,7 +154,7 @@ def main() -> None:
         time.sleep(1)
         idle = rss(server.pid)
         for fmt in () if args.lists_only else ("ndjson", "csv", "json", "geojson"):
-            export = service.build(Filters(), fmt, None)
+            export = service.build(IncidentFilters(), fmt, None)
             options = export.copy_options
             copy_opts = "FORMAT csv" + (", HEADER" if options.get("header") else "")
             if "quote" in options:
