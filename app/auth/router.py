@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from app.auth import service
 from app.auth.dependencies import Admin
 from app.auth.schemas import KeyIn, KeyList, KeyOut, NewKeyOut
 from app.core.db import SessionDep
+from app.core.params import require_json
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 
@@ -17,12 +18,18 @@ ERRORS: dict[int | str, dict[str, str]] = {
     401: {"description": "No valid API key"},
     403: {"description": "Not an admin key"},
 }
+WRITE_ERRORS = {**ERRORS, 415: {"description": "The body is not sent as JSON"}}
 
 
 @router.post(
-    "", status_code=201, response_model=NewKeyOut, summary="Create a key", responses=ERRORS
+    "", status_code=201, response_model=NewKeyOut, summary="Create a key", responses=WRITE_ERRORS
 )
-async def create(session: SessionDep, caller: Admin, body: KeyIn) -> NewKeyOut:
+async def create(
+    session: SessionDep,
+    caller: Admin,
+    _json: Annotated[None, Depends(require_json)],
+    body: KeyIn,
+) -> NewKeyOut:
     """A new key; its secret is in this response only."""
     key, secret = await service.issue_key(session, body.name, body.role, caller.key_id)
     await session.commit()

@@ -17,7 +17,8 @@ class KeyIn(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=200,
-        pattern=r"^[^\x00]*\S[^\x00]*$",
+        # No NUL anywhere (PostgreSQL text cannot hold it; `\S` alone would match one).
+        pattern=r"^[^\x00]*[^\x00\s][^\x00]*$",
         examples=["Jane Doe (analyst)"],
     )
     role: Role

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("borderwatch.errors")
 
@@ -392,7 +393,24 @@ def http_problem(request: Request, exc: StarletteHTTPException) -> Problem:
     type_ = HTTP_TYPES.get(exc.status_code)
     if exc.status_code == 400 and "parsing the body" in detail:  # FastAPI's own wording
         type_, detail = "malformed-json", "The request body could not be parsed as JSON."
-    return Problem(exc.status_code, detail, type_=type_, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+    return Problem(exc.status_code, detail, type_=type_, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes on the request's path: Starlette's 405 names only those
+    of the first route that matches the path (`POST` alone for GET and POST /v1/incidents)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def install_error_handlers(app: FastAPI, retry_after: int) -> None:

@@ -13,12 +13,15 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 from fastapi import Request
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
 
 from app.core.errors import Problem, validation_problem
 
 ENTITY_TAG_RE = re.compile(r'(?:W/)?"[\x21\x23-\x7e]*"')
 ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_TIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:?\d{2})"
+)
 BIGINT_MAX = 2**63 - 1
 
 
@@ -47,6 +50,16 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+def _iso_time(value: Any) -> Any:
+    # Only an ISO time with its offset: lax parsing would take numbers as Unix timestamps,
+    # and a time without an offset would be read in the server process's own time zone.
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value
+    if not isinstance(value, str) or not ISO_TIME_RE.fullmatch(value):
+        raise ValueError("must be an ISO 8601 time with offset, e.g. 2024-01-01T00:00:00Z")
+    return value
+
+
 def _utc_representable(value: datetime) -> datetime:
     # 0001-01-01T00:00:00+14:00 is a valid ISO time that no database timestamp can hold.
     try:
@@ -59,7 +72,7 @@ def _utc_representable(value: datetime) -> datetime:
 # A list of codes from `?x=a,b&x=c`; each element is then checked by the item type.
 Codes = Annotated[list[str], BeforeValidator(split_codes)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-UtcTime = Annotated[datetime, AfterValidator(_utc_representable)]
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_iso_time), AfterValidator(_utc_representable)]
 
 
 def unknown_codes(field: str, values: Iterable[str], known: Iterable[str]) -> list[dict[str, str]]:
@@ -121,8 +134,9 @@ def none_match(header: str | None, tag: str | bytes) -> bool:
 JSON_MEDIA = ("application/json", "application/merge-patch+json")
 
 
-async def json_body(request: Request) -> Any:
-    """The request's JSON body: 415 unless it is sent as JSON, 400 when it does not parse."""
+def require_json(request: Request) -> None:
+    """415 unless the body is sent as JSON; a dependency of routes that let FastAPI parse
+    their body (which would answer any other media type with a 422)."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in JSON_MEDIA and not media.endswith("+json"):
         raise Problem(
@@ -130,6 +144,11 @@ async def json_body(request: Request) -> Any:
             f"Send the body as JSON (Content-Type: application/json), not {media or 'nothing'}.",
             type_="unsupported-media-type",
         )
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body: 415 unless it is sent as JSON, 400 when it does not parse."""
+    require_json(request)
     try:
         return json.loads(await request.body())
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -147,10 +148,33 @@ class NearPage:
     version: int
 
 
-def _near_sql(q: NearQuery, params: dict[str, Any], after: list[Any] | None) -> TextClause:
+def _near_position(secret: bytes, cursor: str, scope: str) -> tuple[float, uuid.UUID]:
+    """The (distance_km, id) a cursor names: a finite distance of at least 0 and an id, as
+    this API makes them; Malformed for anything else it may carry."""
+    position = decode_cursor(secret, cursor, scope)
+    bad = Malformed("The cursor does not name a position in this list.")
+    if len(position) != 2:
+        raise bad
+    distance, incident_id = position
+    # bool is an int; an int too large for a float, NaN and the infinities name no place.
+    if isinstance(distance, bool) or not isinstance(distance, float | int):
+        raise bad
+    try:
+        km = float(distance)
+        position_id = uuid.UUID(incident_id) if isinstance(incident_id, str) else None
+    except (OverflowError, ValueError):
+        raise bad from None
+    if position_id is None or not math.isfinite(km) or km < 0:
+        raise bad
+    return km, position_id
+
+
+def _near_sql(
+    q: NearQuery, params: dict[str, Any], after: tuple[float, uuid.UUID] | None
+) -> TextClause:
     condition = column_sql(q, params)
     if after is not None:
-        params["c_dist"], params["c_id"] = float(after[0]), uuid.UUID(str(after[1]))
+        params["c_dist"], params["c_id"] = after
         condition += " AND (d.distance_km, i.id) > (:c_dist, :c_id)"
     return text(f"""
         SELECT i.id, d.distance_km, incident_document(i)::text AS doc
@@ -177,15 +201,8 @@ async def incidents_near(session: AsyncSession, slug: str, q: NearQuery, secret:
     await check(session, q)
     scope = f"{slug}:{q.scope()}"
     params: dict[str, Any] = {"slug": slug, "radius_m": q.radius_km * 1000, "limit": q.limit + 1}
-    after = None
-    if q.cursor is not None:
-        after = decode_cursor(secret, q.cursor, scope)
-        if len(after) != 2 or not isinstance(after[0], float | int):
-            raise Malformed("The cursor does not name a position in this list.")
-    try:
-        sql = _near_sql(q, params, after)
-    except (ValueError, TypeError):
-        raise Malformed("The cursor does not name a position in this list.") from None
+    after = _near_position(secret, q.cursor, scope) if q.cursor is not None else None
+    sql = _near_sql(q, params, after)
 
     async def read() -> list[Any]:
         return list(await session.execute(sql, params))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.core.test_errors import assert_problem
 from tests.support.keys import Keys
 
 
@@ -62,3 +66,35 @@ async def test_key_requests_are_validated(client: AsyncClient, keys: Keys) -> No
     )
     assert r.status_code == 422
     assert (await client.delete("/v1/api-keys/999999", headers=keys.admin)).status_code == 404
+
+
+async def test_a_key_name_with_a_nul_is_a_422_naming_it_before_the_database(
+    client: AsyncClient, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The name pattern's `\S` matches NUL, so "\x00" reached PostgreSQL, which refused it:
+    # a 422 naming `body` ("breaks a rule of the database") instead of `name`.
+    for name in ["\x00", "a\x00", "\x00b c"]:
+        with caplog.at_level(logging.WARNING):
+            r = await client.post(
+                "/v1/api-keys", json={"name": name, "role": "reader"}, headers=keys.admin
+            )
+        body = assert_problem(r, 422)
+        assert [e["field"] for e in body["errors"]] == ["name"], body
+        assert "refused a write" not in caplog.text
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_key_whose_body_is_not_json_is_a_415(
+    client: AsyncClient, db: AsyncSession, keys: Keys, content_type: str | None
+) -> None:
+    # Every other write answers 415 to a body not sent as JSON; this one answered 422.
+    headers = {**keys.admin}
+    if content_type:
+        headers["Content-Type"] = content_type
+    before = await db.scalar(text("SELECT count(*) FROM api_keys"))
+    r = await client.post(
+        "/v1/api-keys", content=b'{"name": "x", "role": "reader"}', headers=headers
+    )
+    body = assert_problem(r, 415)
+    assert body["type"].endswith("/unsupported-media-type")
+    assert await db.scalar(text("SELECT count(*) FROM api_keys")) == before
