@@ -200,7 +200,8 @@ async def reject_unknown_query(request: Request) -> None:
     """422 naming every query parameter the route does not take (`?provnce=PK-BA` must not
     silently return everything), and every single-valued one given twice."""
     route = request.scope.get("route")
-    if not isinstance(route, APIRoute) or not request.query_params:
+    # Undocumented routes (the /docs pages) declare no parameters to check against.
+    if not isinstance(route, APIRoute) or not route.include_in_schema or not request.query_params:
         return
     known = _QUERY_NAMES.get(id(route))
     if known is None:

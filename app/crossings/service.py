@@ -13,7 +13,7 @@ from sqlalchemy import TextClause, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import today_karachi
-from app.core.errors import Invalid, Malformed, NotFound
+from app.core.errors import Malformed, NotFound
 from app.crossings.models import CrossingPoint, CrossingStatusEvent
 from app.crossings.schemas import (
     AfghanSide,
@@ -23,7 +23,7 @@ from app.crossings.schemas import (
     PointGeometry,
     StatusEventOut,
 )
-from app.incidents.filters import IncidentFilters, check, column_sql
+from app.incidents.filters import CommonFilters, check, column_sql
 from app.incidents.listing import consistent, decode_cursor, encode_cursor
 
 
@@ -132,8 +132,9 @@ async def get_crossing(session: AsyncSession, slug: str) -> CrossingDetail | Non
     return found[0] if found else None
 
 
-class NearQuery(IncidentFilters):
-    """The query of `GET /v1/crossings/{slug}/incidents`: the list filters, a radius, pages."""
+class NearQuery(CommonFilters):
+    """The query of `GET /v1/crossings/{slug}/incidents`: the list filters but the point to
+    measure from (the path names the crossing), a radius, pages."""
 
     limit: int = Field(100, ge=1, le=500, description="Page size (1–500)")
     cursor: str | None = Field(None, max_length=500, description="next_cursor of the last page")
@@ -194,10 +195,6 @@ async def incidents_near(session: AsyncSession, slug: str, q: NearQuery, secret:
     its geodesic `distance_km`, nearest first, a page at a time."""
     if await get_crossing(session, slug) is None:
         raise NotFound(f"No crossing point {slug!r}.")
-    if q.near is not None or q.crossing is not None:
-        raise Invalid(
-            [{"field": "near" if q.near else "crossing", "message": "the path names the crossing"}]
-        )
     await check(session, q)
     scope = f"{slug}:{q.scope()}"
     params: dict[str, Any] = {"slug": slug, "radius_m": q.radius_km * 1000, "limit": q.limit + 1}

@@ -70,9 +70,13 @@ ListedStatuses = Annotated[list[str], BeforeValidator(split_codes), AfterValidat
 Slug = Annotated[str, Field(max_length=80)]
 
 
-class IncidentFilters(BaseModel):
-    """Filters of SPEC "Endpoints": multi-valued ones take comma-separated values, and a
-    repeated parameter adds up (`?province=PK-KP&province=PK-BA`)."""
+Origin = tuple[Literal["crossing"], str] | tuple[Literal["near"], tuple[float, float]]
+
+
+class CommonFilters(BaseModel):
+    """Filters of SPEC "Endpoints" that every incident list takes: multi-valued ones take
+    comma-separated values, and a repeated parameter adds up
+    (`?province=PK-KP&province=PK-BA`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,9 +94,7 @@ class IncidentFilters(BaseModel):
     )
     min_killed: int | None = Field(None, ge=0, le=50_000, description="At least this many killed")
     bbox: Bbox | None = Field(None, description="minLon,minLat,maxLon,maxLat")
-    near: LonLat | None = Field(None, description="lon,lat; with radius_km")
-    crossing: Slug | None = Field(None, description="Near a crossing point; with radius_km")
-    radius_km: float = Field(25.0, gt=0, le=MAX_RADIUS_KM, description="Radius of near/crossing")
+    radius_km: float = Field(25.0, gt=0, le=MAX_RADIUS_KM, description="Radius around a point")
     updated_since: UtcTime | None = Field(
         None, description="Changed at or after this time, with offset: 2024-01-01T00:00:00Z"
     )
@@ -102,20 +104,20 @@ class IncidentFilters(BaseModel):
 
     def references_needed(self) -> bool:
         """Whether checking this needs the reference tables (most lists need none)."""
-        return bool(self.province or self.district or self.perpetrator or self.crossing)
+        return bool(self.province or self.district or self.perpetrator)
 
     def errors(self, refs: References) -> list[dict[str, str]]:
         """Rules that span fields or need the reference tables, each naming its field."""
         errors = unknown_codes("province", self.province, refs.provinces)
         errors += unknown_codes("district", self.district, refs.districts)
         errors += unknown_codes("perpetrator", self.perpetrator, refs.actors)
-        if self.crossing is not None and self.crossing not in refs.crossings:
-            errors.append({"field": "crossing", "message": f"unknown crossing {self.crossing!r}"})
-        if self.near is not None and self.crossing is not None:
-            errors.append({"field": "near", "message": "use near or crossing, not both"})
         if self.since and self.until and self.until < self.since:
             errors.append({"field": "until", "message": "must not be before since"})
         return errors
+
+    def origin(self) -> Origin | None:
+        """The point `radius_km` is measured from, if the filters name one."""
+        return None
 
     def scope(self) -> str:
         """A short digest of the filters, so a cursor cannot be replayed on another list."""
@@ -123,7 +125,35 @@ class IncidentFilters(BaseModel):
         return hashlib.sha256(repr(sorted(fields.items())).encode()).hexdigest()[:16]
 
 
-async def check(session: AsyncSession, filters: IncidentFilters) -> None:
+class IncidentFilters(CommonFilters):
+    """The filters of lists and exports: the common ones, and a point to measure from."""
+
+    near: LonLat | None = Field(None, description="lon,lat; with radius_km")
+    crossing: Slug | None = Field(None, description="Near a crossing point; with radius_km")
+
+    def references_needed(self) -> bool:
+        """Whether checking this needs the reference tables (most lists need none)."""
+        return super().references_needed() or self.crossing is not None
+
+    def errors(self, refs: References) -> list[dict[str, str]]:
+        """Rules that span fields or need the reference tables, each naming its field."""
+        errors = super().errors(refs)
+        if self.crossing is not None and self.crossing not in refs.crossings:
+            errors.append({"field": "crossing", "message": f"unknown crossing {self.crossing!r}"})
+        if self.near is not None and self.crossing is not None:
+            errors.append({"field": "near", "message": "use near or crossing, not both"})
+        return errors
+
+    def origin(self) -> Origin | None:
+        """The crossing or the point `radius_km` is measured from."""
+        if self.crossing is not None:
+            return ("crossing", self.crossing)
+        if self.near is not None:
+            return ("near", self.near)
+        return None
+
+
+async def check(session: AsyncSession, filters: CommonFilters) -> None:
     """Invalid naming every filter that breaks a rule."""
     refs = await load_references(session) if filters.references_needed() else NO_REFERENCES
     errors = filters.errors(refs)
@@ -166,7 +196,7 @@ def _like(q: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
 
 
-def column_sql(f: IncidentFilters, params: dict[str, Any]) -> str:
+def column_sql(f: CommonFilters, params: dict[str, Any]) -> str:
     """The condition on `incidents i` for the filters (live incidents only), binding values
     into params."""
     clauses = ["i.deleted_at IS NULL", "i.status <> 'retracted'"]
@@ -190,7 +220,7 @@ def column_sql(f: IncidentFilters, params: dict[str, Any]) -> str:
     return " AND ".join(clauses)
 
 
-def _column_extras(f: IncidentFilters, params: dict[str, Any]) -> list[str]:
+def _column_extras(f: CommonFilters, params: dict[str, Any]) -> list[str]:
     clauses = []
     if f.min_killed is not None:
         params["min_killed"] = f.min_killed
@@ -198,15 +228,17 @@ def _column_extras(f: IncidentFilters, params: dict[str, Any]) -> list[str]:
     if f.bbox:
         params.update(zip(("bx0", "by0", "bx1", "by1"), f.bbox, strict=True))
         clauses.append("i.geom && ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4326)")
-    if f.near or f.crossing:
-        params["radius_m"] = f.radius_km * 1000
-        if f.crossing:
-            params["crossing"] = f.crossing
+    match f.origin():
+        case ("crossing", str(slug)):
+            params["crossing"] = slug
             origin = "(SELECT geom::geography FROM crossing_points WHERE slug = :crossing)"
-        else:
-            assert f.near is not None
-            params["near_lon"], params["near_lat"] = f.near
+        case ("near", (float(lon), float(lat))):
+            params["near_lon"], params["near_lat"] = lon, lat
             origin = "ST_SetSRID(ST_MakePoint(:near_lon, :near_lat), 4326)::geography"
+        case _:
+            origin = ""
+    if origin:
+        params["radius_m"] = f.radius_km * 1000
         clauses.append(f"ST_DWithin(i.geom::geography, {origin}, :radius_m)")
     if f.updated_since:
         params["updated_since"] = f.updated_since
@@ -236,7 +268,7 @@ def _point(doc: str) -> str:
     )
 
 
-def document_sql(f: IncidentFilters, args: Args, d: str = "d") -> str:
+def document_sql(f: CommonFilters, args: Args, d: str = "d") -> str:
     """The filters as conditions on an incident document `d` (jsonb), for exports at an
     earlier version, whose incidents exist only as revision documents."""
     out = ["true"]
@@ -256,23 +288,25 @@ def document_sql(f: IncidentFilters, args: Args, d: str = "d") -> str:
     return " AND ".join(out)
 
 
-def _document_extras(f: IncidentFilters, args: Args, d: str) -> list[str]:
+def _document_extras(f: CommonFilters, args: Args, d: str) -> list[str]:
     out = []
     if f.min_killed is not None:
         out.append(f"({d}->>'killed_total')::int >= {args.add(f.min_killed, 'int')}")
     if f.bbox:
         x0, y0, x1, y1 = (args.add(v, "float8") for v in f.bbox)
         out.append(f"{_point(d)} && ST_MakeEnvelope({x0}, {y0}, {x1}, {y1}, 4326)")
-    if f.near or f.crossing:
-        if f.crossing:
+    match f.origin():
+        case ("crossing", str(slug)):
             origin = (
                 "(SELECT geom::geography FROM crossing_points WHERE slug = "
-                f"{args.add(f.crossing, 'text')})"
+                f"{args.add(slug, 'text')})"
             )
-        else:
-            assert f.near is not None
-            lon, lat = args.add(f.near[0], "float8"), args.add(f.near[1], "float8")
-            origin = f"ST_SetSRID(ST_MakePoint({lon}, {lat}), 4326)::geography"
+        case ("near", (float(lon), float(lat))):
+            x, y = args.add(lon, "float8"), args.add(lat, "float8")
+            origin = f"ST_SetSRID(ST_MakePoint({x}, {y}), 4326)::geography"
+        case _:
+            origin = ""
+    if origin:
         radius = args.add(f.radius_km * 1000, "float8")
         out.append(f"ST_DWithin({_point(d)}::geography, {origin}, {radius})")
     if f.updated_since:

@@ -115,3 +115,16 @@ async def test_a_status_that_a_later_one_replaced_shows_its_end(client: AsyncCli
     assert next(e for e in chaman if e["from"] == "2023-11-01")["to"] == "2025-10-11"
     bounded = next(e for e in chaman if e["from"] == "2025-10-12")
     assert bounded["to"] == "2025-10-19"  # a bounded period keeps its own end
+
+
+async def test_openapi_offers_near_a_crossing_only_the_parameters_it_takes(
+    client: AsyncClient,
+) -> None:
+    doc = (await client.get("/openapi.json")).json()
+    params = {
+        p["name"] for p in doc["paths"]["/v1/crossings/{slug}/incidents"]["get"]["parameters"]
+    }
+    assert {"radius_km", "limit", "cursor", "province", "kind", "since"} <= params
+    assert not {"near", "crossing"} & params
+    listed = {p["name"] for p in doc["paths"]["/v1/incidents"]["get"]["parameters"]}
+    assert {"near", "crossing", "radius_km"} <= listed
