@@ -23,7 +23,7 @@ from app.core.health import router as health_router
 from app.core.middleware import BodyLimit, Cors, LastResort
 from app.core.migrations import head_revision
 from app.core.openapi import add_referenced
-from app.core.params import BODY_MODELS, reject_unknown_query
+from app.core.params import reject_unknown_query
 from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
 from app.exports.router import router as exports_router
@@ -53,16 +53,6 @@ Kabul on 15 August 2021: incidents, casualties, perpetrators and the border cros
 Reads are public unless the server says otherwise; writes need an API key
 (`Authorization: Bearer <key>`). Every error is `application/problem+json` (RFC 9457).
 """
-
-
-def document_bodies(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Add the models of bodies that routes parse themselves (core.params.documented_body)."""
-    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
-    for name, model in BODY_MODELS.items():
-        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))
-        schemas[name] = schema
-    return openapi
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -113,8 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = add_referenced(FastAPI.openapi(app))
-            schema = document_problems(document_optional_keys(app, schema))
-            app.openapi_schema = document_bodies(schema)
+            app.openapi_schema = document_problems(document_optional_keys(app, schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

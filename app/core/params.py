@@ -155,18 +155,6 @@ async def json_body(request: Request) -> Any:
         raise Problem(400, "The request body is not valid JSON.", type_="malformed-json") from None
 
 
-BODY_MODELS: dict[str, type[BaseModel]] = {}
-
-
-def documented_body(model: type[BaseModel], media_type: str = "application/json") -> dict[str, Any]:
-    """`openapi_extra` of a route that reads its body with json_body: the body is documented
-    as `model` (added to the components by app.main) though FastAPI does not parse it, so
-    that the route can report shape and reference errors together."""
-    BODY_MODELS[model.__name__] = model
-    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
-
-
 # ---- unknown query parameters ---------------------------------------------------------------
 
 _QUERY_NAMES: dict[int, dict[str, bool]] = {}

@@ -14,8 +14,8 @@ from app.core.db import SessionDep
 from app.core.errors import Invalid, NotFound
 from app.core.idempotency import HEADER, idempotent
 from app.core.ids import parse_uuid
-from app.core.openapi import ref
-from app.core.params import documented_body, etag, if_match_versions, json_body, none_match
+from app.core.openapi import documented_body, ref
+from app.core.params import etag, if_match_versions, json_body, none_match
 from app.incidents import history, listing, reads, rules, writes
 from app.incidents.filters import ListQuery
 from app.incidents.schemas import (
