@@ -85,7 +85,7 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "precondition-required": (
         428,
         "Precondition required",
-        "PATCH needs an If-Match header with the current ETag.",
+        "PATCH and DELETE need an If-Match header with the current ETag.",
     ),
     "too-many-requests": (429, "Too many requests", "Slow down; see Retry-After."),
     "internal-error": (500, "Internal error", "A bug; it has been logged."),

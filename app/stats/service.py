@@ -78,20 +78,35 @@ def _named(q: FatalitiesQuery) -> list[str]:
     return list(getattr(q, q.group_by, []))
 
 
-def _points(series: Series, q: FatalitiesQuery) -> tuple[list[dict[str, Any]], list[int]]:
+# Per period of the answer: its start (the rollup key) and what every series shows of it
+# (label, first and last day counted), worked out once for all series.
+Grid = list[tuple[date, dict[str, str]]]
+
+
+def _grid(q: FatalitiesQuery) -> Grid:
+    return [
+        (
+            start,
+            {"period": label(start, q.period), "start": first.isoformat(), "end": last.isoformat()},
+        )
+        for start, first, last in periods(q.since, q.last_day, q.period)
+    ]
+
+
+def _points(
+    series: Series, q: FatalitiesQuery, grid: Grid
+) -> tuple[list[dict[str, Any]], list[int]]:
     """Every period of the range, zero-filled (running totals when cumulative), and the
     series' totals."""
     running = [0, 0, 0]
     points = []
-    for start, first, last in periods(q.since, q.last_day, q.period):
+    for start, period in grid:
         values = series.points.get(start, [0, 0, 0])
         running = [a + b for a, b in zip(running, values, strict=True)]
         shown = running if q.cumulative else values
         points.append(
             {
-                "period": label(start, q.period),
-                "start": first.isoformat(),
-                "end": last.isoformat(),
+                **period,
                 "killed": shown[0],
                 "injured": shown[1],
                 "incidents": shown[2],
@@ -118,9 +133,10 @@ async def fatalities(session: AsyncSession, q: FatalitiesQuery) -> dict[str, Any
             int(r.incidents),
         ]
     labels = await _labels(session, q.group_by, {k for k in by_key if k})
+    grid = _grid(q)
     out_series, totals = [], [0, 0, 0]
     for key in sorted(by_key, key=lambda k: (k == "", k)):
-        points, running = _points(by_key[key], q)
+        points, running = _points(by_key[key], q, grid)
         totals = [a + b for a, b in zip(totals, running, strict=True)]
         shown_key, name = _key_and_label(q, key, labels)
         out_series.append(
