@@ -24,7 +24,7 @@ from app.crossings.schemas import (
     StatusEventOut,
 )
 from app.incidents.filters import CommonFilters, check, column_sql
-from app.incidents.listing import consistent, decode_cursor, encode_cursor
+from app.incidents.listing import consistent, decode_cursor, encode_cursor, trim_page
 
 
 def current_status(events: list[StatusEventOut], today: date) -> CurrentStatus:
@@ -193,7 +193,8 @@ def _near_sql(
 async def incidents_near(session: AsyncSession, slug: str, q: NearQuery, secret: bytes) -> NearPage:
     """Live incidents within `radius_km` of the crossing that pass the filters, each with
     its geodesic `distance_km`, nearest first, a page at a time."""
-    if await get_crossing(session, slug) is None:
+    exists = select(CrossingPoint.slug).where(CrossingPoint.slug == slug)
+    if await session.scalar(exists) is None:  # the slug alone, not the status history
         raise NotFound(f"No crossing point {slug!r}.")
     await check(session, q)
     scope = f"{slug}:{q.scope()}"
@@ -205,10 +206,9 @@ async def incidents_near(session: AsyncSession, slug: str, q: NearQuery, secret:
         return list(await session.execute(sql, params))
 
     rows, version = await consistent(session, read)
-    next_cursor = None
-    if len(rows) > q.limit:
-        rows = rows[: q.limit]
-        next_cursor = encode_cursor(secret, [rows[-1].distance_km, str(rows[-1].id)], scope)
+    rows, next_cursor = trim_page(
+        rows, q.limit, lambda r: encode_cursor(secret, [r.distance_km, str(r.id)], scope)
+    )
     # Each document is a JSON object built by PostgreSQL: add distance_km before its "}".
     items = [r.doc[:-1] + f', "distance_km" : {r.distance_km:.3f}}}' for r in rows]
     return NearPage(items, next_cursor, version)

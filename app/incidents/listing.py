@@ -105,6 +105,16 @@ async def consistent(session: AsyncSession, read: Callable[[], Awaitable[T]]) ->
     raise Unavailable("The data kept changing while it was read; retry.")
 
 
+def trim_page(
+    rows: list[Any], limit: int, cursor_after: Callable[[Any], str]
+) -> tuple[list[Any], str | None]:
+    """A page from `limit + 1` rows read: the first `limit`, and the cursor after the last
+    of them when the extra row shows that more follow."""
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], cursor_after(rows[limit - 1])
+
+
 async def page(
     session: AsyncSession,
     filters: IncidentFilters,
@@ -123,10 +133,7 @@ async def page(
         return list(await session.execute(sql, params))
 
     rows, version = await consistent(session, read)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor(
-            secret, [rows[-1].occurred_on.isoformat(), str(rows[-1].id)], scope
-        )
+    rows, next_cursor = trim_page(
+        rows, limit, lambda r: encode_cursor(secret, [r.occurred_on.isoformat(), str(r.id)], scope)
+    )
     return Page([r.doc for r in rows], next_cursor, version)
