@@ -217,7 +217,6 @@ def _entries(result: dict[str, Any]) -> list[dict[str, Any]]:
 async def summary(session: AsyncSession, q: StatsFilters) -> dict[str, Any]:
     """Totals over the range (by default since the baseline), by category, province and
     group, the deadliest incident and the latest date: the rollups and two index lookups."""
-    overall = await _grouped(session, q, "none")
     by = {g: await _grouped(session, q, g) for g in ("category", "province", "perpetrator")}
     params: dict[str, Any] = {}
     live = _live_incidents(q, params)
@@ -235,7 +234,8 @@ async def summary(session: AsyncSession, q: StatsFilters) -> dict[str, Any]:
         "since": q.since.isoformat(),
         "until": q.last_day.isoformat(),
         "filters": _filters_of(q),
-        "totals": overall["totals"],
+        # Every incident has one province, so the province series add up to the totals.
+        "totals": by["province"]["totals"],
         "by_category": _entries(by["category"]),
         "by_province": _entries(by["province"]),
         "by_perpetrator": _entries(by["perpetrator"]),
