@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -21,6 +20,7 @@ import pytest
 
 from app.core import migrations as schema
 from tests.support.dbutil import throwaway_database
+from tests.support.net import free_port
 from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,12 +35,6 @@ def readme_examples() -> list[str]:
     start = text.index("## Using the API")
     end = text.index("## The `borderwatch` command", start)
     return re.findall(r"^```sh\n(.*?)^```$", text[start:end], flags=re.S | re.M)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def environment(database_url: str) -> dict[str, str]:

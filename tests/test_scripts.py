@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -13,16 +12,11 @@ from pathlib import Path
 import httpx
 
 from tests.support.dbutil import throwaway_database
+from tests.support.net import free_port
 from tests.support.polling import eventually
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE = ROOT / "scripts" / "serve.sh"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_serve_sh_logs_and_serves_the_port_it_is_given(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import asyncio
 import csv
 import io
 import json
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy import text
 from app.core.config import Settings
 from app.main import create_app
 from tests.support.dbutil import Site, committed_site
+from tests.support.net import free_port
 from tests.support.payloads import incident
 from tests.support.polling import eventually
 
@@ -203,12 +203,6 @@ async def test_version_must_not_be_in_the_future(site: Site) -> None:
     assert bad.status_code == 422
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_fifty_aborted_exports_leave_the_pool_healthy(site: Site) -> None:
     # Enough rows that each export is still streaming when its client leaves.
     subprocess.run(
@@ -228,7 +222,7 @@ async def test_fifty_aborted_exports_leave_the_pool_healthy(site: Site) -> None:
         capture_output=True,
     )
     app = create_app(Settings(database_url=site.url, pool_size=3, max_overflow=0, pool_timeout_s=2))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
