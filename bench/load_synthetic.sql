@@ -36,13 +36,8 @@ UPDATE gen SET cat2 = (ARRAY['security_forces','police','civilians','militants',
 SET CONSTRAINTS ALL DEFERRED;
 ALTER TABLE incidents DISABLE TRIGGER tr_incidents_totals;
 ALTER TABLE casualties DISABLE TRIGGER tr_casualties_totals;
-INSERT INTO incidents (id, occurred_on, geom, geo_precision, province_code, district_slug,
-                       attack_type, target_type, perpetrator_slug, killed_total,
-                       injured_total, description, is_synthetic)
-SELECT id, day, ST_SetSRID(ST_MakePoint(lon, lat), 4326), 'district', province, district,
-       attack_type, target_type, perpetrator, k1 + k2, i1 + i2,
-       'Synthetic benchmark incident; not a real event.', true
-  FROM gen ON CONFLICT (id) DO NOTHING;
+-- The rows an incident owns first: the incident row's trigger builds its stored document
+-- (and CSV line) from them (migration 0003_stored_documents).
 INSERT INTO casualties (incident_id, category, killed, injured)
 SELECT id, cat1, k1, i1 FROM gen UNION ALL SELECT id, cat2, k2, i2 FROM gen
     ON CONFLICT DO NOTHING;
@@ -50,6 +45,15 @@ INSERT INTO incident_sources (incident_id, position, url)
 SELECT id, 0, 'https://example.org/synthetic' FROM gen ON CONFLICT DO NOTHING;
 INSERT INTO incident_tags (incident_id, tag) SELECT id, 'synthetic' FROM gen
     ON CONFLICT DO NOTHING;
+INSERT INTO incidents (id, occurred_on, geom, geo_precision, province_code, district_slug,
+                       attack_type, target_type, perpetrator_slug, killed_total,
+                       injured_total, description, is_synthetic)
+SELECT id, day, ST_SetSRID(ST_MakePoint(lon, lat), 4326), 'district', province, district,
+       attack_type, target_type, perpetrator, k1 + k2, i1 + i2,
+       'Synthetic benchmark incident; not a real event.', true
+  FROM gen ON CONFLICT (id) DO NOTHING;
+-- Check the owned rows' keys now: a table with pending checks cannot be altered.
+SET CONSTRAINTS ALL IMMEDIATE;
 ALTER TABLE incidents ENABLE TRIGGER tr_incidents_totals;
 ALTER TABLE casualties ENABLE TRIGGER tr_casualties_totals;
 COMMIT;

@@ -178,7 +178,7 @@ def _near_sql(
         params["c_dist"], params["c_id"] = after
         condition += " AND (d.distance_km, i.id) > (:c_dist, :c_id)"
     return text(f"""
-        SELECT i.id, d.distance_km, incident_document(i)::text AS doc
+        SELECT i.id, d.distance_km, i.document AS doc
           FROM crossing_points c
           JOIN incidents i ON ST_DWithin(i.geom::geography, c.geom::geography, :radius_m)
          CROSS JOIN LATERAL (

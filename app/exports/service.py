@@ -1,9 +1,10 @@
 """Exports streamed by PostgreSQL's own COPY, in one snapshot, at the current data version or
 at any earlier one rebuilt from the revision history.
 
-Both the current and a past export read the same thing: each incident's document as jsonb
-(incident_document() now, or the revision's stored snapshot then) filtered by the same
-expressions over it and ordered by id, so an export taken at version N and one asked later
+Now, the filters run on the indexed columns of `incidents` and COPY sends the stored lines
+(`document`, `csv_row`, which a trigger writes with every write of the row); at a version,
+the filters run on each incident's revision document and the same functions make the same
+lines of it. Both are ordered by id, so an export taken at version N and one asked later
 with version=N are byte for byte the same.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,18 +22,13 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.incidents.filters import Args, IncidentFilters, document_sql
+from app.incidents.filters import Args, IncidentFilters, column_sql, document_sql
 from app.reference.vocab import VOCABULARIES
 
 CATEGORIES: tuple[str, ...] = VOCABULARIES["casualty_category"]
 CHUNK_QUEUE = 8  # chunks held between PostgreSQL and the client: memory stays constant
 EXPORT_TIMEOUT_S = 6 * 3600  # an export may take long; a client that leaves ends it at once
 
-_LIVE = """
-    SELECT i.id, incident_document(i)::jsonb AS d
-      FROM incidents i
-     WHERE i.deleted_at IS NULL AND i.status <> 'retracted'
-"""
 # The state as of version $1: each incident's last revision at or before it.
 _AT_VERSION = """
     SELECT id, d FROM (
@@ -43,61 +40,70 @@ _AT_VERSION = """
      WHERE last.op <> 'deleted' AND last.d->>'status' <> 'retracted'
 """
 
-
-def _csv_columns(d: str = "d") -> list[tuple[str, str]]:
-    cols = [
-        (name, f"{d}->>'{name}'")
-        for name in (
-            "id",
-            "occurred_on",
-            "date_precision",
-            "geo_precision",
-            "place_name",
-            "province",
-            "district",
-            "kind",
-            "attack_type",
-            "target_type",
-            "perpetrator",
-            "attribution",
-        )
-    ]
-    cols += [
-        ("lon", f"{d}->'location'->'coordinates'->>0"),
-        ("lat", f"{d}->'location'->'coordinates'->>1"),
-    ]
-    for category in CATEGORIES:
-        for measure in ("killed", "injured"):
-            cols.append(
-                (
-                    f"{measure}_{category}",
-                    f"(SELECT (c->>'{measure}')::int FROM "
-                    f"jsonb_array_elements({d}->'casualties') c "
-                    f"WHERE c->>'category' = '{category}')",
-                )
-            )
-    cols += [
-        ("killed_total", f"{d}->>'killed_total'"),
-        ("injured_total", f"{d}->>'injured_total'"),
-        ("fatality_low", f"{d}->'fatality_range'->>'low'"),
-        ("fatality_high", f"{d}->'fatality_range'->>'high'"),
-        ("crossing", f"{d}->>'crossing'"),
-        ("status", f"{d}->>'status'"),
-        ("tags", f"(SELECT string_agg(t, ';') FROM jsonb_array_elements_text({d}->'tags') t)"),
-        (
-            "source_urls",
-            f"(SELECT string_agg(s->>'url', ' ') FROM jsonb_array_elements({d}->'sources') s)",
-        ),
-        ("description", f"{d}->>'description'"),
-        ("is_synthetic", f"{d}->>'is_synthetic'"),
-        ("version", f"{d}->>'version'"),
-        ("created_at", f"{d}->>'created_at'"),
-        ("updated_at", f"{d}->>'updated_at'"),
-    ]
-    return cols
+# The columns of a CSV row (incident_csv(), migration 0003_stored_documents, writes them).
+CSV_HEADER = [
+    "id",
+    "occurred_on",
+    "date_precision",
+    "geo_precision",
+    "place_name",
+    "province",
+    "district",
+    "kind",
+    "attack_type",
+    "target_type",
+    "perpetrator",
+    "attribution",
+    "lon",
+    "lat",
+    *(f"{measure}_{category}" for category in CATEGORIES for measure in ("killed", "injured")),
+    "killed_total",
+    "injured_total",
+    "fatality_low",
+    "fatality_high",
+    "crossing",
+    "status",
+    "tags",
+    "source_urls",
+    "description",
+    "is_synthetic",
+    "version",
+    "created_at",
+    "updated_at",
+]
 
 
-CSV_HEADER = [name for name, _ in _csv_columns()]
+def _feature(id_: str, location: str, document: str) -> str:
+    """A GeoJSON Feature as jsonb would print it, by concatenation: the document without its
+    `location` member as properties. jsonb prints members shortest name first, so
+    `"location": {…}, ` is never the last member and never inside a string (whose quotes
+    are escaped): removing it is exact."""
+    return (
+        f"""'{{"id": "' || {id_} || '", "type": "Feature", "geometry": ' || {location} """
+        f"""|| ', "properties": ' || replace({document}, '"location": ' || {location} """
+        """|| ', ', '') || '}'"""
+    )
+
+
+# One output line per incident and format: from the stored columns now (the location as
+# the document holds it, made from geom), and from a revision's document `d` at a version.
+# json and geojson rows carry a comma before them; stream() drops the first one.
+_LOCATION = (
+    "jsonb_build_object('type', 'Point', 'coordinates', "
+    "jsonb_build_array(ST_X(i.geom), ST_Y(i.geom)))::text"
+)
+_LIVE_LINES = {
+    "ndjson": "i.document",
+    "json": "',' || i.document",
+    "geojson": "',' || " + _feature("i.id::text", "g.location", "i.document"),
+    "csv": "i.csv_row",
+}
+_PAST_LINES = {
+    "ndjson": "d::text",
+    "json": "',' || d::text",
+    "geojson": "',' || " + _feature("(d->>'id')", "(d->'location')::text", "d::text"),
+    "csv": "incident_csv(d)",
+}
 
 MEDIA = {
     "ndjson": "application/x-ndjson",
@@ -106,10 +112,12 @@ MEDIA = {
     "csv": "text/csv; charset=utf-8",
 }
 EXTENSION = {"ndjson": "ndjson", "json": "json", "geojson": "geojson", "csv": "csv"}
-# Around the rows of json and geojson exports (the rows carry their own separators).
+# Around the rows of json and geojson exports (the rows carry their own separators) and
+# before the CSV rows.
 ENVELOPE = {
     "json": (b"[\n", b"]\n"),
     "geojson": (b'{"type":"FeatureCollection","features":[\n', b"]}\n"),
+    "csv": (",".join(CSV_HEADER).encode() + b"\n", b""),
 }
 
 
@@ -123,31 +131,69 @@ class Export:
 
     @property
     def copy_options(self) -> dict[str, Any]:
-        """COPY options: real CSV for csv; for JSON lines, CSV with a quote and delimiter
-        that JSON text never holds raw, so PostgreSQL writes each line as it is."""
+        """COPY options. JSON text never holds a raw line break, so JSON lines go out as CSV
+        with a quote and delimiter that never occur either: PostgreSQL writes each line as it
+        is. CSV rows may hold line breaks in quoted cells, so they go out in COPY's text
+        format, whose escapes stream() takes off again."""
         if self.format == "csv":
-            return {"format": "csv", "header": True}
+            return {"format": "text"}
         return {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
 
 
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def _positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`:name` placeholders (column_sql's) as asyncpg's `$n`, and the values in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return _NAMED.sub(number, sql), [params[name] for name in names]
+
+
 def build(f: IncidentFilters, fmt: str, version: int | None) -> Export:
-    """The export of the filtered incidents in a format, now or at a version."""
-    args = Args(version) if version is not None else Args()
-    source = _AT_VERSION if version is not None else _LIVE
-    rows = f"SELECT id, d FROM ({source}) AS s WHERE {document_sql(f, args)} ORDER BY id"
-    if fmt == "csv":
-        columns = ", ".join(f'{expr} AS "{name}"' for name, expr in _csv_columns())
-        return Export(f"SELECT {columns} FROM ({rows}) AS picked", args.values, fmt)
-    if fmt == "geojson":
-        line = (
-            "jsonb_build_object('type', 'Feature', 'id', d->>'id', 'geometry', "
-            "d->'location', 'properties', d - 'location')::text"
+    """The export of the filtered incidents in a format, now or at a version.
+
+    Now: the filters run on the indexed columns of `incidents` and the stored lines are
+    read as they are. At a version: the filters run on the revisions' documents, and the
+    same lines are made from them (byte for byte what the stored columns held then).
+    """
+    if version is None:
+        params: dict[str, Any] = {}
+        where = column_sql(f, params)
+        location = f" CROSS JOIN LATERAL (SELECT {_LOCATION} AS location) g" * (fmt == "geojson")
+        query, values = _positional(
+            f"SELECT {_LIVE_LINES[fmt]} FROM incidents i{location} WHERE {where} ORDER BY i.id",
+            params,
         )
-    else:
-        line = "d::text"
-    if fmt in ENVELOPE:  # a comma before every row but the first
-        line = f"CASE WHEN row_number() OVER () > 1 THEN ',' ELSE '' END || {line}"
-    return Export(f"SELECT {line} FROM ({rows}) AS picked", args.values, fmt)
+        return Export(query, values, fmt)
+    args = Args(version)
+    rows = f"SELECT id, d FROM ({_AT_VERSION}) AS s WHERE {document_sql(f, args)} ORDER BY id"
+    return Export(f"SELECT {_PAST_LINES[fmt]} FROM ({rows}) AS picked", args.values, fmt)
+
+
+# COPY's text format escapes (a backslash before a letter or a backslash), undone.
+_ESCAPED = re.compile(rb"\\([\\bfnrtv])")
+_UNESCAPE = {
+    b"\\": b"\\",
+    b"b": b"\b",
+    b"f": b"\f",
+    b"n": b"\n",
+    b"r": b"\r",
+    b"t": b"\t",
+    b"v": b"\v",
+}
+
+
+def _unescape(chunk: bytes) -> bytes:
+    """Rows of COPY's text format as they are stored (COPY sends whole rows)."""
+    if b"\\" not in chunk:
+        return chunk
+    return _ESCAPED.sub(lambda m: _UNESCAPE[m[1]], chunk)
 
 
 async def stream(conn: asyncpg.Connection, export: Export) -> AsyncGenerator[bytes, None]:
@@ -178,6 +224,7 @@ async def stream(conn: asyncpg.Connection, export: Export) -> AsyncGenerator[byt
         await queue.put(None)
 
     prefix, suffix = ENVELOPE.get(export.format, (b"", b""))
+    separated = export.format in ("json", "geojson")  # the first row's comma goes
     task = asyncio.create_task(produce())
     try:
         if prefix:
@@ -185,7 +232,9 @@ async def stream(conn: asyncpg.Connection, export: Export) -> AsyncGenerator[byt
         while (chunk := await queue.get()) is not None:
             if isinstance(chunk, BaseException):
                 raise chunk
-            yield chunk
+            if separated:
+                chunk, separated = chunk[1:], False
+            yield _unescape(chunk) if export.format == "csv" else chunk
         if suffix:
             yield suffix
     finally:

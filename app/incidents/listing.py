@@ -76,7 +76,7 @@ def page_query(
         # The first conjunct is an index range: the scan starts at the cursor, however deep.
         condition += " AND i.occurred_on <= :c_day AND (i.occurred_on < :c_day OR i.id > :c_id)"
     return text(
-        f"SELECT i.occurred_on, i.id, incident_document(i)::text AS doc "
+        f"SELECT i.occurred_on, i.id, i.document AS doc "
         f"FROM incidents i WHERE {condition} "
         f"ORDER BY i.occurred_on DESC, i.id LIMIT :limit"
     )

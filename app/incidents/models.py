@@ -43,6 +43,12 @@ def _vocabulary(name: str, vocabulary: str | None = None) -> CheckConstraint:
     return CheckConstraint(column(name).in_(VOCABULARIES[vocabulary or name]), name=name)
 
 
+def _owned_by_incident() -> ForeignKey:
+    """The key of a row an incident owns: checked at commit, since a write stores the owned
+    rows before the incident row whose stored document is built from them."""
+    return ForeignKey("incidents.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED")
+
+
 class Incident(Base):
     """One incident; totals are the sums of its casualty rows (checked by the database)."""
 
@@ -141,6 +147,10 @@ class Incident(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Rebuilt by the trigger tr_incidents_stored (migration 0003) on every write of the row:
+    # the document as jsonb text (the bytes reads, lists, exports serve) and its CSV line.
+    document: Mapped[str] = mapped_column(Text, deferred=True)
+    csv_row: Mapped[str] = mapped_column(Text, deferred=True)
 
 
 class Casualty(Base):
@@ -154,9 +164,7 @@ class Casualty(Base):
         Index("ix_casualties_category", "category", "incident_id"),
     )
 
-    incident_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
-    )
+    incident_id: Mapped[uuid.UUID] = mapped_column(Uuid, _owned_by_incident(), primary_key=True)
     category: Mapped[str] = mapped_column(Text, primary_key=True)
     killed: Mapped[int] = mapped_column(Integer, server_default="0")
     injured: Mapped[int] = mapped_column(Integer, server_default="0")
@@ -173,9 +181,7 @@ class IncidentSource(Base):
         CheckConstraint("length(title) <= 1000", name="title"),
     )
 
-    incident_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
-    )
+    incident_id: Mapped[uuid.UUID] = mapped_column(Uuid, _owned_by_incident(), primary_key=True)
     position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     url: Mapped[str] = mapped_column(Text)
     publisher: Mapped[str | None] = mapped_column(Text)
@@ -192,9 +198,7 @@ class IncidentTag(Base):
         Index("ix_incident_tags_tag", "tag"),
     )
 
-    incident_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True
-    )
+    incident_id: Mapped[uuid.UUID] = mapped_column(Uuid, _owned_by_incident(), primary_key=True)
     tag: Mapped[str] = mapped_column(Text, primary_key=True)
 
 

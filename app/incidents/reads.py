@@ -15,7 +15,7 @@ from app.core.errors import NotFound
 from app.incidents.models import Incident
 
 _DOCS = text("""
-    SELECT incident_document(i)::text
+    SELECT i.document
       FROM incidents i JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
      WHERE i.deleted_at IS NULL
      ORDER BY u.n
@@ -37,17 +37,14 @@ class Current:
     created_by: int | None
 
 
-async def current(session: AsyncSession, incident_id: uuid.UUID) -> Current:
-    """The live incident (document and version read in one statement), or NotFound."""
-    row = (
-        await session.execute(
-            select(
-                text("incident_document(incidents)::text"), Incident.version, Incident.created_by
-            )
-            .select_from(Incident)
-            .where(Incident.id == incident_id, Incident.deleted_at.is_(None))
-        )
-    ).one_or_none()
+async def current(session: AsyncSession, incident_id: uuid.UUID, *, lock: bool = False) -> Current:
+    """The live incident (document and version read in one statement), or NotFound. With
+    `lock`, the row stays locked until the transaction ends: the read of a write that
+    replaces the rows the incident owns, so that two writes never interleave there."""
+    query = select(Incident.document, Incident.version, Incident.created_by).where(
+        Incident.id == incident_id, Incident.deleted_at.is_(None)
+    )
+    row = (await session.execute(query.with_for_update() if lock else query)).one_or_none()
     if row is None:
         raise NotFound(f"No incident {incident_id}.")
     return Current(row[0], json.loads(row[0]), row.version, row.created_by)

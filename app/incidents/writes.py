@@ -177,18 +177,19 @@ _INSERT_TAGS = text("""
     INSERT INTO incident_tags (incident_id, tag)
     SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:tag AS text[]))
 """)
-# The created revisions store each document; the same documents are the response, built once.
+# The created revisions hold each stored document (the trigger built it on insert); the same
+# documents are the response.
 _REVISIONS_CREATED = text("""
     WITH docs AS MATERIALIZED (
-        SELECT i.id, i.version, u.seq, u.n, incident_document(i) AS doc
+        SELECT i.id, i.version, u.seq, u.n, i.document
           FROM incidents i
           JOIN unnest(CAST(:ids AS uuid[]), CAST(:seqs AS bigint[])) WITH ORDINALITY
                AS u(id, seq, n) ON u.id = i.id
     ), stored AS (
         INSERT INTO incident_revisions (incident_id, version, seq, op, actor_key_id, after)
-        SELECT id, version, seq, 'created', :actor, doc::jsonb FROM docs
+        SELECT id, version, seq, 'created', :actor, document::jsonb FROM docs
     )
-    SELECT doc::text FROM docs ORDER BY n
+    SELECT document FROM docs ORDER BY n
 """)
 
 
@@ -238,9 +239,10 @@ async def insert_incidents(
     transaction; the stored documents' JSON text, in order."""
     if not items:
         return []
+    # The owned rows first: the incident row's trigger builds its stored document from them.
+    await _insert_rows(session, items)
     rows = [{"id": n.id, **n.columns(), "is_synthetic": n.is_synthetic} for n in items]
     await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})
-    await _insert_rows(session, items)
     ids = [n.id for n in items]
     seqs = await dataversion.allocate(session, len(ids))
     docs = list(
@@ -303,7 +305,7 @@ async def _editable(
     session: AsyncSession, incident_id: uuid.UUID, versions: frozenset[int], caller: Caller
 ) -> reads.Current:
     """The incident as it is, if the caller may change it and names its current version."""
-    state = await reads.current(session, incident_id)
+    state = await reads.current(session, incident_id, lock=True)
     rules.check_owner(state.created_by, caller)
     if state.version not in versions:
         raise _stale(incident_id, state.version)
@@ -325,23 +327,26 @@ async def _conflict(session: AsyncSession, incident_id: uuid.UUID) -> Exception:
 
 async def _next_version(
     session: AsyncSession, incident_id: uuid.UUID, version: int, **values: Any
-) -> int:
+) -> tuple[int, str]:
     """One `UPDATE … WHERE version = <the version read>` setting values and the next
     version: of concurrent writers holding the same version exactly one wins; the others
-    get StaleVersion (or NotFound once it is deleted)."""
-    updated = await session.scalar(
-        update(Incident)
-        .where(
-            Incident.id == incident_id,
-            Incident.version == version,
-            Incident.deleted_at.is_(None),
+    get StaleVersion (or NotFound once it is deleted). The new version and the stored
+    document the row's trigger rebuilt."""
+    updated = (
+        await session.execute(
+            update(Incident)
+            .where(
+                Incident.id == incident_id,
+                Incident.version == version,
+                Incident.deleted_at.is_(None),
+            )
+            .values(**values, version=Incident.version + 1, updated_at=text("now()"))
+            .returning(Incident.version, Incident.document)
         )
-        .values(**values, version=Incident.version + 1, updated_at=text("now()"))
-        .returning(Incident.version)
-    )
+    ).one_or_none()
     if updated is None:  # another write committed since we read it
         raise await _conflict(session, incident_id)
-    return int(updated)
+    return int(updated.version), str(updated.document)
 
 
 async def _patched(
@@ -378,11 +383,12 @@ async def update_incident(
         return state.text, state.version
     new = NewIncident.from_input(item, incident_id)
     before = await rollup.contributions(session, [incident_id])
-    version = await _next_version(session, incident_id, state.version, **_stored(new))
+    # The owned rows first, then the incident row, whose trigger rebuilds the document from
+    # them (the row is locked since _editable, so no other write interleaves).
     for model in (Casualty, IncidentSource, IncidentTag):
         await session.execute(delete(model).where(model.incident_id == incident_id))
     await _insert_rows(session, [new])
-    after_text = (await reads.documents(session, [incident_id]))[0]
+    version, after_text = await _next_version(session, incident_id, state.version, **_stored(new))
     revision = Revision(incident_id, version, "updated", state.document, after_text)
     await _record(session, revision, caller, before)
     return after_text, version
@@ -394,7 +400,7 @@ async def delete_incident(
     """Soft-delete: the incident leaves lists, exports and statistics; its history stays."""
     state = await _editable(session, incident_id, versions, caller)
     before = await rollup.contributions(session, [incident_id])
-    version = await _next_version(session, incident_id, state.version, deleted_at=text("now()"))
+    version, _ = await _next_version(session, incident_id, state.version, deleted_at=text("now()"))
     revision = Revision(incident_id, version, "deleted", state.document, None)
     await _record(session, revision, caller, before)
 

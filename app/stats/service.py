@@ -222,7 +222,7 @@ async def summary(session: AsyncSession, q: StatsFilters) -> dict[str, Any]:
     live = _live_incidents(q, params)
     deadliest = await session.scalar(
         text(
-            f"SELECT incident_document(incidents)::text FROM incidents WHERE {live} "
+            f"SELECT document FROM incidents WHERE {live} "
             "ORDER BY killed_total DESC, occurred_on DESC, id LIMIT 1"
         ),
         params,

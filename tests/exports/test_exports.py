@@ -41,7 +41,7 @@ async def site() -> AsyncIterator[Site]:
                 district=("peshawar", "quetta")[n % 2],
                 casualties=[{"category": CATEGORIES[n % 5], "killed": n % 7, "injured": n % 4}],
                 fatality_range=None,
-                description='quote " and\nnewline, comma',
+                description='quote " and\nnewline, comma, back\\slash, \ttab and \r\n',
             )
             for n in range(60)
         ]
@@ -124,6 +124,7 @@ async def test_geojson_export_is_rfc_7946(site: Site) -> None:
         lon, lat = geometry["coordinates"]
         assert -180 <= lon <= 180 and -90 <= lat <= 90 and lon > lat  # lon first here
         assert feature["properties"]["id"] == feature["id"]
+        assert "location" not in feature["properties"]  # the geometry says it
 
 
 async def test_csv_loads_with_the_right_totals(site: Site) -> None:
@@ -141,7 +142,8 @@ async def test_csv_loads_with_the_right_totals(site: Site) -> None:
         injured = sum(int(row[f"injured_{c}"] or 0) for c in CATEGORIES)
         assert injured == int(row["injured_total"])
         assert float(row["lon"]) == doc["location"]["coordinates"][0]
-        assert row["description"] == doc["description"]  # quotes, newline, comma survive
+        # quotes, line breaks, commas, backslashes and tabs survive
+        assert row["description"] == doc["description"]
         assert row["source_urls"] == doc["sources"][0]["url"]
 
 

@@ -1,0 +1,116 @@
+"""Stored documents: each incident keeps its JSON document and its CSV row, rebuilt by a
+trigger whenever the row is written, so reads, lists, exports and the change feed serve
+stored bytes instead of rebuilding them per request.
+
+- `incidents.document`: incident_document() as jsonb text, the very bytes the write's
+  revision holds in `after` (jsonb's text form is canonical), so an export now and an export
+  of the same version later from the revisions are byte for byte the same.
+- `incidents.csv_row`: incident_csv() of that document, one line of the CSV export.
+- The trigger runs BEFORE INSERT OR UPDATE: a write stores the rows an incident owns
+  (casualties, sources, tags) first and the incident row last (or bumps its version after
+  changing them), so the document sees them. Their foreign keys to incidents are therefore
+  checked at commit (DEFERRABLE INITIALLY DEFERRED).
+
+Revision ID: 0003_stored_documents
+Revises: 0002_reference_data
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0003_stored_documents"
+down_revision: str | None = "0002_reference_data"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Frozen as this revision made them (app/exports/service.py names the same header).
+CATEGORIES = ("security_forces", "police", "civilians", "militants", "unknown")
+OWNED = ("casualties", "incident_sources", "incident_tags")
+
+_CASUALTY_CELLS = ", ".join(
+    f"coalesce((SELECT c->>'{measure}' FROM jsonb_array_elements(d->'casualties') c "
+    f"WHERE c->>'category' = '{category}'), '')"
+    for category in CATEGORIES
+    for measure in ("killed", "injured")
+)
+
+UPGRADE = [
+    # A CSV cell as PostgreSQL's COPY … CSV writes it: NULL empty, '' quoted, and quoted
+    # (quotes doubled) when it holds a comma, a quote or a line break.
+    r"""
+    CREATE FUNCTION csv_cell(v text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT CASE WHEN v IS NULL THEN ''
+                WHEN v = '' OR v ~ '[",\r\n]' THEN '"' || replace(v, '"', '""') || '"'
+                ELSE v END
+    $fn$""",
+    # One line of the CSV export (without its line end) from an incident document: the
+    # columns of app/exports/service.py CSV_HEADER. Only free text can need quoting; codes,
+    # numbers, dates and tags cannot hold a comma, a quote or a line break.
+    f"""
+    CREATE FUNCTION incident_csv(d jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+    SELECT array_to_string(ARRAY[
+        d->>'id', d->>'occurred_on', d->>'date_precision', d->>'geo_precision',
+        csv_cell(d->>'place_name'), d->>'province', d->>'district', d->>'kind',
+        d->>'attack_type', d->>'target_type', d->>'perpetrator', d->>'attribution',
+        d->'location'->'coordinates'->>0, d->'location'->'coordinates'->>1,
+        {_CASUALTY_CELLS},
+        d->>'killed_total', d->>'injured_total',
+        d->'fatality_range'->>'low', d->'fatality_range'->>'high',
+        d->>'crossing', d->>'status',
+        (SELECT string_agg(t, ';') FROM jsonb_array_elements_text(d->'tags') t),
+        csv_cell((SELECT string_agg(s->>'url', ' ') FROM jsonb_array_elements(d->'sources') s)),
+        csv_cell(d->>'description'),
+        d->>'is_synthetic', d->>'version', d->>'created_at', d->>'updated_at'
+    ], ',', '')
+    $fn$""",
+    "ALTER TABLE incidents ADD COLUMN document text, ADD COLUMN csv_row text",
+    """
+    CREATE FUNCTION bw_incident_stored() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    DECLARE
+        d jsonb := incident_document(NEW)::jsonb;
+    BEGIN
+        NEW.document := d::text;
+        NEW.csv_row := incident_csv(d);
+        RETURN NEW;
+    END
+    $fn$""",
+    """
+    CREATE TRIGGER tr_incidents_stored BEFORE INSERT OR UPDATE ON incidents
+        FOR EACH ROW EXECUTE FUNCTION bw_incident_stored()""",
+    "UPDATE incidents SET document = NULL",  # the trigger fills both in
+    "ALTER TABLE incidents ALTER COLUMN document SET NOT NULL, ALTER COLUMN csv_row SET NOT NULL",
+    *(
+        f"ALTER TABLE {table} ALTER CONSTRAINT fk_{table}_incident_id_incidents "
+        "DEFERRABLE INITIALLY DEFERRED"
+        for table in OWNED
+    ),
+]
+
+DOWNGRADE = [
+    *(
+        f"ALTER TABLE {table} ALTER CONSTRAINT fk_{table}_incident_id_incidents "
+        "NOT DEFERRABLE INITIALLY IMMEDIATE"
+        for table in OWNED
+    ),
+    "DROP TRIGGER tr_incidents_stored ON incidents",
+    "DROP FUNCTION bw_incident_stored()",
+    "ALTER TABLE incidents DROP COLUMN csv_row, DROP COLUMN document",
+    "DROP FUNCTION incident_csv(jsonb)",
+    "DROP FUNCTION csv_cell(text)",
+]
+
+
+def upgrade() -> None:
+    """Add the stored documents and fill them for the incidents there are."""
+    for statement in UPGRADE:
+        op.execute(statement)
+
+
+def downgrade() -> None:
+    """Drop them again."""
+    for statement in DOWNGRADE:
+        op.execute(statement)
