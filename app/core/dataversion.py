@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import Base
 from app.core.errors import unavailable
 
-# One row (migration 0001_schema inserts it); every incident write locks it while it numbers
-# its revisions, so sequence numbers follow commit order without gaps.
+# One row (migration 0001_schema inserts it). Every incident write takes it in the last
+# statements before its commit (app/incidents/writes.py numbers its revisions from it, then
+# moves the rollups) and holds it to the commit, so sequence numbers follow commit order
+# without gaps while the rest of each write runs in parallel.
 data_version = Table(
     "data_version",
     Base.metadata,
@@ -24,20 +26,6 @@ data_version = Table(
     CheckConstraint("seq >= 0", name="seq"),
     CheckConstraint("epoch >= 0", name="epoch"),
 )
-
-
-async def allocate(session: AsyncSession, count: int) -> list[int]:
-    """`count` consecutive sequence numbers for this transaction's revisions.
-
-    Locks the data_version row until the transaction ends, so numbers are given in commit
-    order and a rolled-back write gives its numbers back: the change feed has no gaps and
-    never shows a later change before an earlier one. Take it as late as possible.
-    """
-    last = await session.scalar(
-        text("UPDATE data_version SET seq = seq + :n RETURNING seq"), {"n": count}
-    )
-    assert last is not None
-    return list(range(int(last) - count + 1, int(last) + 1))
 
 
 async def current(session: AsyncSession) -> int:

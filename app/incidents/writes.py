@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Caller
-from app.core import dataversion
 from app.core.errors import Invalid, NotFound, StaleVersion, field_errors
 from app.core.ids import uuid7
 from app.incidents import reads, rules
 from app.incidents.history import changed_fields
-from app.incidents.models import Casualty, Incident, IncidentRevision, IncidentSource, IncidentTag
+from app.incidents.models import Casualty, Incident, IncidentSource, IncidentTag
 from app.incidents.schemas import IncidentIn
 from app.reference.service import load_references
 from app.stats import rollup
@@ -161,6 +160,7 @@ _INSERT_INCIDENTS = text(f"""
            ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326), :actor
       FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _INCIDENT_TYPES.items())})
         AS u({", ".join(_INCIDENT_TYPES)})
+    RETURNING id, document
 """)  # noqa: S608 - formatted from the constant column list; values are bound
 _INSERT_CASUALTIES = text("""
     INSERT INTO casualties (incident_id, category, killed, injured)
@@ -177,19 +177,27 @@ _INSERT_TAGS = text("""
     INSERT INTO incident_tags (incident_id, tag)
     SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:tag AS text[]))
 """)
-# The created revisions hold each stored document (the trigger built it on insert); the same
-# documents are the response.
+# The serialized tail of every incident write, one statement: take the data_version row (its
+# lock is held until commit, so sequence numbers follow commit order without gaps), number
+# the revisions from it and store them. Everything before it runs in parallel with other
+# writes; after it come only the rollups (app/stats/rollup.py) and the commit.
 _REVISIONS_CREATED = text("""
-    WITH docs AS MATERIALIZED (
-        SELECT i.id, i.version, u.seq, u.n, i.document
-          FROM incidents i
-          JOIN unnest(CAST(:ids AS uuid[]), CAST(:seqs AS bigint[])) WITH ORDINALITY
-               AS u(id, seq, n) ON u.id = i.id
-    ), stored AS (
-        INSERT INTO incident_revisions (incident_id, version, seq, op, actor_key_id, after)
-        SELECT id, version, seq, 'created', :actor, document::jsonb FROM docs
+    WITH last AS (
+        UPDATE data_version SET seq = seq + cardinality(CAST(:ids AS uuid[])) RETURNING seq
     )
-    SELECT document FROM docs ORDER BY n
+    INSERT INTO incident_revisions (incident_id, version, seq, op, actor_key_id, after)
+    SELECT i.id, i.version, last.seq - cardinality(CAST(:ids AS uuid[])) + u.n, 'created',
+           :actor, i.document::jsonb
+      FROM last, incidents i
+      JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
+""")
+_REVISION = text("""
+    WITH last AS (UPDATE data_version SET seq = seq + 1 RETURNING seq)
+    INSERT INTO incident_revisions
+           (incident_id, version, seq, op, actor_key_id, changed_fields, before, after)
+    SELECT :id, :version, last.seq, :op, :actor, :changed, CAST(:before AS jsonb),
+           CAST(:after AS jsonb)
+      FROM last
 """)
 
 
@@ -242,18 +250,13 @@ async def insert_incidents(
     # The owned rows first: the incident row's trigger builds its stored document from them.
     await _insert_rows(session, items)
     rows = [{"id": n.id, **n.columns(), "is_synthetic": n.is_synthetic} for n in items]
-    await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})
-    ids = [n.id for n in items]
-    seqs = await dataversion.allocate(session, len(ids))
-    docs = list(
-        (
-            await session.scalars(
-                _REVISIONS_CREATED, {"actor": actor_key_id, "ids": ids, "seqs": seqs}
-            )
-        ).all()
+    stored: dict[uuid.UUID, str] = dict(
+        (await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})).all()
     )
-    await rollup.apply(session, ids)
-    return docs
+    ids = [n.id for n in items]
+    await session.execute(_REVISIONS_CREATED, {"actor": actor_key_id, "ids": ids})
+    await rollup.apply(session, ids, locked=True)
+    return [stored[i] for i in ids]
 
 
 async def create(session: AsyncSession, items: Sequence[IncidentIn], caller: Caller) -> list[str]:
@@ -424,17 +427,16 @@ async def _record(
     the rollups moved from what the incident contributed before to what it does now."""
     after = json.loads(revision.after_text) if revision.after_text is not None else None
     changed = changed_fields(revision.before, after) if after is not None else ["deleted"]
-    (seq,) = await dataversion.allocate(session, 1)
     await session.execute(
-        insert(IncidentRevision).values(
-            incident_id=revision.incident_id,
-            version=revision.version,
-            seq=seq,
-            op=revision.op,
-            actor_key_id=caller.key_id,
-            changed_fields=changed,
-            before=revision.before,
-            after=after,
-        )
+        _REVISION,
+        {
+            "id": revision.incident_id,
+            "version": revision.version,
+            "op": revision.op,
+            "actor": caller.key_id,
+            "changed": changed,
+            "before": json.dumps(revision.before),
+            "after": revision.after_text,
+        },
     )
-    await rollup.apply(session, [revision.incident_id], before)
+    await rollup.apply(session, [revision.incident_id], before, locked=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import column, select, table
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.reference.models import Actor, District, Province
@@ -78,10 +78,6 @@ async def actor_slugs(session: AsyncSession) -> list[str]:
     return list((await session.scalars(select(Actor.slug).order_by(Actor.slug))).all())
 
 
-# Crossing slugs without importing the crossings package (which sits above this one).
-_crossing_points = table("crossing_points", column("slug"))
-
-
 @dataclass(frozen=True)
 class References:
     """The reference codes an incident or a filter may name, loaded once per request."""
@@ -95,14 +91,28 @@ class References:
 NO_REFERENCES = References(frozenset(), {}, frozenset(), frozenset())
 
 
+# Every code in one round trip: (kind, code, province of a district).
+_REFERENCES = text("""
+    SELECT 'p', code, NULL FROM provinces
+    UNION ALL SELECT 'd', slug, province_code FROM districts
+    UNION ALL SELECT 'a', slug, NULL FROM actors
+    UNION ALL SELECT 'c', slug, NULL FROM crossing_points
+""")
+
+
 async def load_references(session: AsyncSession) -> References:
-    """Every province, district, actor and crossing code (a few hundred short rows)."""
+    """Every province, district, actor and crossing code (a few hundred short rows, read in
+    one statement)."""
+    codes: dict[str, set[str]] = {"p": set(), "a": set(), "c": set()}
+    districts: dict[str, str] = {}
+    for kind, code, province in await session.execute(_REFERENCES):
+        if kind == "d":
+            districts[code] = province
+        else:
+            codes[kind].add(code)
     return References(
-        provinces=frozenset((await session.scalars(select(Province.code))).all()),
-        districts={
-            r.slug: r.province_code
-            for r in await session.execute(select(District.slug, District.province_code))
-        },
-        actors=frozenset((await session.scalars(select(Actor.slug))).all()),
-        crossings=frozenset((await session.scalars(select(_crossing_points.c.slug))).all()),
+        provinces=frozenset(codes["p"]),
+        districts=districts,
+        actors=frozenset(codes["a"]),
+        crossings=frozenset(codes["c"]),
     )

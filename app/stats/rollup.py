@@ -109,11 +109,18 @@ async def contributions(session: AsyncSession, ids: Sequence[uuid.UUID]) -> Cont
 
 
 async def apply(
-    session: AsyncSession, ids: Sequence[uuid.UUID], old: Contributions | None = None
+    session: AsyncSession,
+    ids: Sequence[uuid.UUID],
+    old: Contributions | None = None,
+    *,
+    locked: bool = False,
 ) -> None:
     """Bring the rollups from `old` (these incidents' contributions before the write) to
-    what they contribute now. Holds the data_version lock, as every rollup writer does."""
-    await session.execute(_LOCK)
+    what they contribute now. Holds the data_version lock, as every rollup writer does
+    (`locked`: the caller took it already). Call it last before the commit: every other
+    writer waits for that lock."""
+    if not locked:
+        await session.execute(_LOCK)
     old = old or []
     params: dict[str, Any] = {"ids": list(ids)}
     for column in KEY + VALUES:
