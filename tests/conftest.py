@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
@@ -58,6 +59,17 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
         session = AsyncSession(
             bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
         )
+        savepoint_commit = session.commit
+
+        async def commit() -> None:
+            # A COMMIT runs the deferred triggers (the checks, and the numbering of the
+            # revisions and the rollups, migration 0004_changes_at_commit); releasing a
+            # savepoint does not, so run them here as the commit would.
+            await session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+            await session.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+            await savepoint_commit()
+
+        session.commit = commit  # type: ignore[method-assign]
         try:
             yield session
         finally:

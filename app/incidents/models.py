@@ -12,13 +12,16 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     SmallInteger,
+    Table,
     Text,
     Uuid,
     column,
@@ -225,6 +228,36 @@ class IncidentRevision(Base):
     changed_fields: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
+
+
+# Revisions of transactions not yet committed, and one mark per such transaction; the mark's
+# deferred trigger moves the revisions into incident_revisions inside the COMMIT, numbered
+# in commit order, and moves the rollups (migration 0004_changes_at_commit). Unlogged: no
+# row outlives its transaction.
+pending_revisions = Table(
+    "pending_revisions",
+    Base.metadata,
+    Column("n", BigInteger, Identity(always=True), primary_key=True),
+    Column("incident_id", Uuid, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("op", Text, nullable=False),
+    Column("actor_key_id", BigInteger),
+    Column("changed_fields", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("before", JSONB(none_as_null=True)),
+    Column("after", JSONB(none_as_null=True)),
+    prefixes=["UNLOGGED"],
+)
+pending_commit = Table(
+    "pending_commit",
+    Base.metadata,
+    Column(
+        "xid",
+        BigInteger,
+        primary_key=True,
+        server_default=text("pg_current_xact_id()::text::bigint"),
+    ),
+    prefixes=["UNLOGGED"],
+)
 
 
 register_constraint_fields(

@@ -21,7 +21,6 @@ from app.incidents.history import changed_fields
 from app.incidents.models import Casualty, Incident, IncidentSource, IncidentTag
 from app.incidents.schemas import IncidentIn
 from app.reference.service import load_references
-from app.stats import rollup
 
 
 @dataclass
@@ -126,6 +125,11 @@ class NewIncident:
         }
 
 
+# Revisions wait in pending_revisions, and the transaction is marked in pending_commit, until
+# the COMMIT numbers them in commit order and moves the rollups (migration
+# 0004_changes_at_commit): nothing a write does before its commit holds up another writer.
+_MARK = "INSERT INTO pending_commit DEFAULT VALUES ON CONFLICT DO NOTHING"
+
 # Bulk writes send one array per column and let PostgreSQL unnest them: one statement per
 # table whatever the batch size.
 # Columns of NewIncident.columns() (plus id and is_synthetic) with their SQL types.
@@ -154,13 +158,21 @@ _INCIDENT_TYPES = {
     "is_synthetic": "bool",
 }
 _STORED = [c for c in _INCIDENT_TYPES if c not in ("lon", "lat")]
+# The incidents (their trigger builds each stored document from the owned rows, written
+# before), their `created` revisions and the commit mark, in one statement.
 _INSERT_INCIDENTS = text(f"""
-    INSERT INTO incidents ({", ".join(_STORED)}, geom, created_by)
-    SELECT {", ".join(f"u.{c}" for c in _STORED)},
-           ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326), :actor
-      FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _INCIDENT_TYPES.items())})
-        AS u({", ".join(_INCIDENT_TYPES)})
-    RETURNING id, document
+    WITH created AS (
+        INSERT INTO incidents ({", ".join(_STORED)}, geom, created_by)
+        SELECT {", ".join(f"u.{c}" for c in _STORED)},
+               ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326), :actor
+          FROM unnest({", ".join(f"CAST(:{c} AS {t}[])" for c, t in _INCIDENT_TYPES.items())})
+            AS u({", ".join(_INCIDENT_TYPES)})
+        RETURNING id, version, document
+    ), revisions AS (
+        INSERT INTO pending_revisions (incident_id, version, op, actor_key_id, after)
+        SELECT id, version, 'created', :actor, document::jsonb FROM created
+    ), mark AS ({_MARK})
+    SELECT id, document FROM created
 """)  # noqa: S608 - formatted from the constant column list; values are bound
 _INSERT_CASUALTIES = text("""
     INSERT INTO casualties (incident_id, category, killed, injured)
@@ -177,28 +189,12 @@ _INSERT_TAGS = text("""
     INSERT INTO incident_tags (incident_id, tag)
     SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:tag AS text[]))
 """)
-# The serialized tail of every incident write, one statement: take the data_version row (its
-# lock is held until commit, so sequence numbers follow commit order without gaps), number
-# the revisions from it and store them. Everything before it runs in parallel with other
-# writes; after it come only the rollups (app/stats/rollup.py) and the commit.
-_REVISIONS_CREATED = text("""
-    WITH last AS (
-        UPDATE data_version SET seq = seq + cardinality(CAST(:ids AS uuid[])) RETURNING seq
-    )
-    INSERT INTO incident_revisions (incident_id, version, seq, op, actor_key_id, after)
-    SELECT i.id, i.version, last.seq - cardinality(CAST(:ids AS uuid[])) + u.n, 'created',
-           :actor, i.document::jsonb
-      FROM last, incidents i
-      JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
-""")
-_REVISION = text("""
-    WITH last AS (UPDATE data_version SET seq = seq + 1 RETURNING seq)
-    INSERT INTO incident_revisions
-           (incident_id, version, seq, op, actor_key_id, changed_fields, before, after)
-    SELECT :id, :version, last.seq, :op, :actor, :changed, CAST(:before AS jsonb),
-           CAST(:after AS jsonb)
-      FROM last
-""")
+_REVISION = text(f"""
+    WITH mark AS ({_MARK})
+    INSERT INTO pending_revisions
+           (incident_id, version, op, actor_key_id, changed_fields, before, after)
+    VALUES (:id, :version, :op, :actor, :changed, CAST(:before AS jsonb), CAST(:after AS jsonb))
+""")  # noqa: S608 - formatted from the constant _MARK; values are bound
 
 
 def _stored(new: NewIncident) -> dict[str, Any]:
@@ -244,7 +240,7 @@ async def insert_incidents(
     session: AsyncSession, items: Sequence[NewIncident], actor_key_id: int | None = None
 ) -> list[str]:
     """Insert incidents, their rows and a `created` revision each, in the caller's
-    transaction; the stored documents' JSON text, in order."""
+    transaction (numbered at its commit); the stored documents' JSON text, in order."""
     if not items:
         return []
     # The owned rows first: the incident row's trigger builds its stored document from them.
@@ -253,10 +249,7 @@ async def insert_incidents(
     stored: dict[uuid.UUID, str] = dict(
         (await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})).all()
     )
-    ids = [n.id for n in items]
-    await session.execute(_REVISIONS_CREATED, {"actor": actor_key_id, "ids": ids})
-    await rollup.apply(session, ids, locked=True)
-    return [stored[i] for i in ids]
+    return [stored[n.id] for n in items]
 
 
 async def create(session: AsyncSession, items: Sequence[IncidentIn], caller: Caller) -> list[str]:
@@ -385,7 +378,6 @@ async def update_incident(
     if _canonical(item.model_dump(mode="json")) == _canonical(state.document):
         return state.text, state.version
     new = NewIncident.from_input(item, incident_id)
-    before = await rollup.contributions(session, [incident_id])
     # The owned rows first, then the incident row, whose trigger rebuilds the document from
     # them (the row is locked since _editable, so no other write interleaves).
     for model in (Casualty, IncidentSource, IncidentTag):
@@ -393,7 +385,7 @@ async def update_incident(
     await _insert_rows(session, [new])
     version, after_text = await _next_version(session, incident_id, state.version, **_stored(new))
     revision = Revision(incident_id, version, "updated", state.document, after_text)
-    await _record(session, revision, caller, before)
+    await _record(session, revision, caller)
     return after_text, version
 
 
@@ -402,10 +394,9 @@ async def delete_incident(
 ) -> None:
     """Soft-delete: the incident leaves lists, exports and statistics; its history stays."""
     state = await _editable(session, incident_id, versions, caller)
-    before = await rollup.contributions(session, [incident_id])
     version, _ = await _next_version(session, incident_id, state.version, deleted_at=text("now()"))
     revision = Revision(incident_id, version, "deleted", state.document, None)
-    await _record(session, revision, caller, before)
+    await _record(session, revision, caller)
 
 
 @dataclass(frozen=True)
@@ -420,11 +411,9 @@ class Revision:
     after_text: str | None
 
 
-async def _record(
-    session: AsyncSession, revision: Revision, caller: Caller, before: rollup.Contributions
-) -> None:
-    """The bookkeeping of an update or delete: its revision (numbered in commit order) and
-    the rollups moved from what the incident contributed before to what it does now."""
+async def _record(session: AsyncSession, revision: Revision, caller: Caller) -> None:
+    """The revision of an update or delete, numbered at commit, when the rollups move from
+    what the document before contributed to what the document after does."""
     after = json.loads(revision.after_text) if revision.after_text is not None else None
     changed = changed_fields(revision.before, after) if after is not None else ["deleted"]
     await session.execute(
@@ -439,4 +428,3 @@ async def _record(
             "after": revision.after_text,
         },
     )
-    await rollup.apply(session, [revision.incident_id], before, locked=True)

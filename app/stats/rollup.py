@@ -1,11 +1,8 @@
-"""Keeping the rollups exact: every incident write adds what its incidents contribute now and
-subtracts what they contributed before, in the write's own transaction."""
+"""The statistics rollups: kept exact by every incident write inside its COMMIT (the trigger
+of migration 0004_changes_at_commit adds what each revision's document contributes after the
+write and subtracts what it contributed before), and rebuilt here from the incidents' rows."""
 
 from __future__ import annotations
-
-import uuid
-from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,17 +22,6 @@ def _key(table: Table) -> tuple[str, ...]:
 
 
 KEY = _key(fatality_rollup)
-VALUES = COUNTS
-# SQL type of each fine-rollup column, for the arrays of old contributions.
-_OLD_TYPES = tuple(
-    {"DATE": "date", "TEXT": "text", "SMALLINT": "smallint", "BIGINT": "bigint"}[str(c.type)]
-    for c in fatality_rollup.c
-)
-
-_LOCK = text("SELECT seq FROM data_version FOR UPDATE")
-_CONTRIBUTIONS = text("SELECT * FROM incident_contributions(CAST(:ids AS uuid[]))")
-
-_OLD = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(KEY + VALUES, _OLD_TYPES, strict=True))
 DAILY_KEY = _key(fatality_daily)
 MONTHLY_KEY = _key(fatality_monthly)
 DIM_KEY = _key(fatality_monthly_dim)  # the SELECTs below list their columns in this order
@@ -47,85 +33,6 @@ _DIM_KEY = ", ".join(DIM_KEY)
 _DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
                                     ('perpetrator', perpetrator_slug),
                                     ('attack_type', attack_type)) AS dim(dimension, value)"""
-_NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
-_SUMS = "sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents"
-
-
-def _add_to(table: str, delta: str, key: tuple[str, ...]) -> str:
-    """Two CTEs that add the rows of `delta` to `table`: to the bucket where it exists,
-    as a new bucket where it does not."""
-    same = " AND ".join(f"r.{c} = d.{c}" for c in key)
-    return f"""{table}_updated AS (
-    UPDATE {table} r
-       SET killed = r.killed + d.killed, injured = r.injured + d.injured,
-           incidents = r.incidents + d.incidents
-      FROM {delta} d WHERE {same}
-    RETURNING {", ".join(f"r.{c}" for c in key)}
-), {table}_inserted AS (
-    INSERT INTO {table} ({", ".join(key)}, killed, injured, incidents)
-    SELECT * FROM {delta} d WHERE NOT EXISTS (SELECT 1 FROM {table}_updated r WHERE {same})
-)"""
-
-
-# One statement: the delta per bucket (new contributions minus old ones) added to the rows
-# that exist and inserted where none does, in the fine rollup and, summed coarser, in the
-# daily, monthly and monthly-by-dimension ones. Not INSERT … ON CONFLICT: PostgreSQL checks
-# the proposed row (a negative delta) against CHECK (killed >= 0) before it looks for the
-# conflict. Update-then-insert is safe because every rollup writer holds the data_version
-# lock.
-_APPLY = text(f"""
-WITH delta AS (
-    SELECT {_KEY}, {_SUMS}
-      FROM (SELECT * FROM incident_contributions(CAST(:ids AS uuid[]))
-            UNION ALL
-            SELECT {_KEY}, -killed, -injured, -incidents
-              FROM unnest({_OLD}) AS o({_KEY}, killed, injured, incidents)) AS changes
-     GROUP BY {_KEY} {_NONZERO}
-), daily_delta AS (
-    SELECT {_DAILY_KEY}, {_SUMS} FROM delta GROUP BY {_DAILY_KEY} {_NONZERO}
-), monthly_delta AS (
-    SELECT date_trunc('month', day::timestamp)::date AS month, province_code, kind, status,
-           category, categories, {_SUMS}
-      FROM daily_delta GROUP BY 1, 2, 3, 4, 5, 6 {_NONZERO}
-), dim_delta AS (
-    SELECT date_trunc('month', day::timestamp)::date AS month, province_code, dim.dimension,
-           dim.value, kind, status, category, categories, {_SUMS}
-      FROM delta {_DIMENSIONS}
-     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 {_NONZERO}
-), {_add_to("fatality_rollup", "delta", KEY)},
-{_add_to("fatality_daily", "daily_delta", DAILY_KEY)},
-{_add_to("fatality_monthly", "monthly_delta", MONTHLY_KEY)},
-{_add_to("fatality_monthly_dim", "dim_delta", DIM_KEY)}
-SELECT NULL
-""")
-
-Contributions = list[dict[str, Any]]
-
-
-async def contributions(session: AsyncSession, ids: Sequence[uuid.UUID]) -> Contributions:
-    """What these incidents add to the rollups now (read it before changing them)."""
-    rows = await session.execute(_CONTRIBUTIONS, {"ids": list(ids)})
-    return [dict(r._mapping) for r in rows]
-
-
-async def apply(
-    session: AsyncSession,
-    ids: Sequence[uuid.UUID],
-    old: Contributions | None = None,
-    *,
-    locked: bool = False,
-) -> None:
-    """Bring the rollups from `old` (these incidents' contributions before the write) to
-    what they contribute now. Holds the data_version lock, as every rollup writer does
-    (`locked`: the caller took it already). Call it last before the commit: every other
-    writer waits for that lock."""
-    if not locked:
-        await session.execute(_LOCK)
-    old = old or []
-    params: dict[str, Any] = {"ids": list(ids)}
-    for column in KEY + VALUES:
-        params[f"o_{column}"] = [row[column] for row in old]
-    await session.execute(_APPLY, params)
 
 
 _REBUILD = [
