@@ -18,7 +18,7 @@ a baseline measured in the same run:
    writers (incidents/s, errors); afterwards the rollups against a recount in SQL.
 5. `POST /v1/incidents:batch`, 5,000 incidents a request: incidents/s, errors.
 
-The database is bw_bench (--database), cloned from the provisioned `<db>_template`, on the
+The database is bw_bench_run (--database), cloned from the provisioned `<db>_template`, on the
 server of DATABASE_URL (else the README's local default); it is dropped at the end unless
 --keep-db. Servers run `borderwatch serve --workers 2` on a free port, each in a process
 group of its own that is ended when the run ends or fails (then its log is printed).
@@ -561,8 +561,8 @@ class Report:
     loads: list[Load] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def add(self, *args: str) -> None:
-        self.rows.append(Row(*args))
+    def add(self, *args: str, **kwargs: str) -> None:
+        self.rows.append(Row(*args, **kwargs))
 
 
 def verdict(ok: bool) -> str:
@@ -613,31 +613,64 @@ def measure_exports(
         # (else a short line may land in an earlier page's gap, and COPY TO reorders them).
         began = time.monotonic()
         with subprocess.Popen(
-            ["psql", url, "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1",
-             "-c", f"DROP TABLE IF EXISTS {table}",
-             "-c", f"CREATE UNLOGGED TABLE {table} (line text)",
-             "-c", f"COPY {table} FROM STDIN WITH ({DIALECT})"],
+            [
+                "psql",
+                url,
+                "-X",
+                "-q",
+                "-1",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                f"DROP TABLE IF EXISTS {table}",
+                "-c",
+                f"CREATE UNLOGGED TABLE {table} (line text)",
+                "-c",
+                f"COPY {table} FROM STDIN WITH ({DIALECT})",
+            ],
             stdin=subprocess.PIPE,
             stderr=subprocess.PIPE,
-        ) as loader:  # fmt: skip
+        ) as loader:
             assert loader.stdin is not None
-            api_sha, api_size = stream_hash(["curl", "-sSf", "-N", api], loader.stdin)
+            api_sha, api_size = stream_hash(
+                ["curl", "-sSf", "-N", "--max-time", "21600", api], loader.stdin
+            )
             loader.stdin.close()
             if loader.wait() != 0:
                 raise RuntimeError(f"loading {table}: {loader.stderr.read().decode()}")  # type: ignore[union-attr]
         psql(url, f"VACUUM ANALYZE {table}")
         load_s = time.monotonic() - began
         copy_out = [
-            "psql", url, "-X", "-q", "-v", "ON_ERROR_STOP=1",
-            "-c", "SET synchronize_seqscans = off",
-            "-c", f"COPY {table} TO STDOUT WITH ({DIALECT})",
-        ]  # fmt: skip
+            "psql",
+            url,
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "SET synchronize_seqscans = off",
+            "-c",
+            f"COPY {table} TO STDOUT WITH ({DIALECT})",
+        ]
         copy_sha, copy_size = stream_hash(copy_out)  # the bytes check, untimed
         # Timed: both read a TCP socket on 127.0.0.1 and write to /dev/null.
         copy_s = timed(copy_out)
         watcher = PeakRss(server)
         began = time.monotonic()
-        size = run(["curl", "-sSf", "-o", "/dev/null", "-w", "%{size_download}", api])
+        size = run(
+            [
+                "curl",
+                "-sSf",
+                "--max-time",
+                "21600",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{size_download}",
+                api,
+            ],
+            timeout=21700,
+        )
         api_s = time.monotonic() - began
         worker, total = watcher.stop()
         same = api_sha == copy_sha and api_size == copy_size == int(size)
@@ -809,8 +842,8 @@ def ratio_row(
     )
 
 
-def main() -> int:  # noqa: C901 - one run, in the order the issue lists it
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--size", type=int, default=1_000_000, help="incidents (full size)")
     parser.add_argument(
         "--small", type=int, default=10_000, help="incidents of the stats' small column"
@@ -820,35 +853,35 @@ def main() -> int:  # noqa: C901 - one run, in the order the issue lists it
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--database", default="bw_bench")
+    # Not bw_bench: the earlier stats_bench.py (still in other branches) drops that one.
+    parser.add_argument("--database", default="bw_bench_run")
     parser.add_argument("--quick", action="store_true", help="3 s runs and 2 batches")
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.batches = 3, 2
-    small = min(args.small, args.size)
-    formats = [f for f in args.formats.split(",") if f]
+    args.small = min(args.small, args.size)
+    return args
 
-    for tool, package in (("wrk", "wrk"), ("curl", "curl"), ("psql", "postgresql-client")):
-        ensure_tool(tool, package)
-    base = libpq_url(
-        os.environ.get("DATABASE_URL") or os.environ.get("BW_DATABASE_URL") or DEFAULT_URL
-    )
-    servers: list[Server] = []
-    logdir = Path(tempfile.mkdtemp(prefix="bw-bench-"))
-    started = datetime.now(UTC)
-    created = False
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+class Bench:
+    """One run: its database, its servers (ended whatever happens), its report."""
 
-    signal.signal(signal.SIGTERM, on_signal)
+    def __init__(self, args: argparse.Namespace, url: str) -> None:
+        self.args, self.url = args, url
+        self.env = {**os.environ, "DATABASE_URL": url}
+        self.env.pop("BW_DATABASE_URL", None)
+        self.env.pop("BW_DATABASE_URL_READ", None)
+        self.logdir = Path(tempfile.mkdtemp(prefix="bw-bench-"))
+        self.servers: list[Server] = []
+        self.report = Report()
+        self.rows = self.final = 0
 
     @contextlib.contextmanager
-    def serving(name: str, **extra: str) -> Iterator[Server]:
-        server = Server({**env, **extra}, name, logdir, args.workers)
-        servers.append(server)
+    def serving(self, name: str, **extra: str) -> Iterator[Server]:
+        server = Server({**self.env, **extra}, name, self.logdir, self.args.workers)
+        self.servers.append(server)
         try:
             yield server
         except BaseException:
@@ -856,181 +889,220 @@ def main() -> int:  # noqa: C901 - one run, in the order the issue lists it
             raise
         finally:
             server.stop()
-            servers.remove(server)
+            self.servers.remove(server)
 
-    report = Report()
-    try:
-        log(f"creating database {args.database}")
-        url = create_database(base, args.database)
-        created = True
-        env = {**os.environ, "DATABASE_URL": url}
-        env.pop("BW_DATABASE_URL", None)
-        env.pop("BW_DATABASE_URL_READ", None)
-        run([str(BIN / "borderwatch"), "migrate"], env=env, timeout=600)
-        reader, analyst = create_key(env, "reader"), create_key(env, "analyst")
-        box = machine(url)
+    def stop_servers(self) -> None:
+        for server in list(self.servers):
+            server.stop()
 
-        log(f"loading {small:,} incidents")
-        load_small = load(url, env, 1, small)
-        report.add(f"load {small:,} incidents (SQL + rebuild-rollups + VACUUM ANALYZE)",
-                   f"{load_small:.1f} s")  # fmt: skip
-        with serving("stats-small", BW_STATS_CACHE="false") as server:
-            small_stats = measure_stats(server, args.duration)
-        for result in small_stats.values():
-            result.label = f"{result.label} at {small:,}, uncached"
-            report.loads.append(result)
+    def grow(self, start: int, stop: int) -> None:
+        log(f"loading incidents {start:,}–{stop:,}")
+        seconds = load(self.url, self.env, start, stop)
+        self.report.add(
+            f"load incidents {start:,}–{stop:,} (SQL + rebuild-rollups + VACUUM ANALYZE)",
+            f"{seconds:.1f} s",
+        )
 
-        if args.size > small:
-            log(f"growing to {args.size:,} incidents")
-            load_big = load(url, env, small + 1, args.size)
-            report.add(
-                f"load {small + 1:,}–{args.size:,} (SQL + rebuild-rollups + VACUUM ANALYZE)",
-                f"{load_big:.1f} s",
+    def stats(self, size: int) -> dict[str, Load]:
+        """Uncached statistics at the current size, with /healthz of the same server."""
+        with self.serving(f"stats-{size}", BW_STATS_CACHE="false") as server:
+            out = measure_stats(server, self.args.duration)
+        for result in out.values():
+            result.label = f"{result.label} at {size:,}, uncached"
+            self.report.loads.append(result)
+        return out
+
+    def stats_rows(self, small: dict[str, Load], full: dict[str, Load]) -> None:
+        a = self.args
+        for label, _ in STATS:
+            ratio_row(
+                self.report,
+                f"stats uncached {label}: p50 at {a.size:,} ÷ at {a.small:,}",
+                full[label],
+                small[label],
+                1.5,
             )
-            with serving("stats-full", BW_STATS_CACHE="false") as server:
-                big_stats = measure_stats(server, args.duration)
-            for result in big_stats.values():
-                result.label = f"{result.label} at {args.size:,}, uncached"
-                report.loads.append(result)
+            ratio_row(
+                self.report,
+                f"stats uncached {label}: p50 ÷ /healthz p50",
+                full[label],
+                full["healthz"],
+                5,
+            )
+
+    def reads(self, server: Server, reader: str) -> Load:
+        """Cached stats with and without a key, and the lists; returns /healthz."""
+        report, duration = self.report, self.args.duration
+        stats = f"/v1/stats/fatalities?{STATS[0][1]}"
+        health = wrk(server, "/healthz", "/healthz", duration)
+        cached = wrk(server, "stats month × province, cached", stats, duration)
+        keyed = wrk(
+            server,
+            "stats month × province, cached server, reader key",
+            stats,
+            duration,
+            headers={"Authorization": f"Bearer {reader}"},
+        )
+        report.loads += [health, cached, keyed]
+        ratio_row(report, "stats cached month × province: p50 ÷ /healthz p50", cached, health, None)
+        report.add(
+            "stats month × province with a reader key: req/s (baseline: without)",
+            f"{keyed.rps:,.0f}",
+            f"{cached.rps:,.0f}",
+            f"{keyed.rps / cached.rps:.2f}",
+            "≥ 0.8 (cache shared)",
+            verdict(keyed.rps / cached.rps >= 0.8 and keyed.errors == 0),
+        )
+        cursor, depth = deep_cursor(server, self.rows)
+        filtered = wrk(server, "list filtered", FILTERED_LIST, duration)
+        first = wrk(server, "list page 1", "/v1/incidents?limit=50", duration)
+        deep = wrk(
+            server,
+            f"list at cursor depth {depth:,}",
+            f"/v1/incidents?limit=50&cursor={urllib.parse.quote(cursor)}",
+            duration,
+        )
+        report.loads += [filtered, first, deep]
+        ratio_row(report, f"list `{FILTERED_LIST}`: p50 ÷ /healthz p50", filtered, health, 3)
+        ratio_row(
+            report,
+            f"list unfiltered limit=50: p50 at cursor depth {depth:,} ÷ page 1",
+            deep,
+            first,
+            1.5,
+        )
+        return health
+
+    def writes(self, server: Server, analyst: str) -> None:
+        """One writer, then 16; /healthz measured the same way for the ratio; batches."""
+        report, duration = self.report, self.args.duration
+        before = live_incidents(self.url)
+        health1 = wrk(server, "/healthz, 1 connection", "/healthz", duration, connections=1)
+        single = wrk(
+            server,
+            "POST /v1/incidents, 1 connection",
+            "/v1/incidents",
+            duration,
+            connections=1,
+            script=post_script(self.logdir, analyst, 100_000_000),
+            warm=False,
+        )
+        many = wrk(
+            server,
+            f"POST /v1/incidents, {WRITERS} connections",
+            "/v1/incidents",
+            duration,
+            connections=WRITERS,
+            threads=2,
+            script=post_script(self.logdir, analyst, 200_000_000),
+            warm=False,
+        )
+        report.loads += [health1, single, many]
+        after = live_incidents(self.url)
+        ratio_row(
+            report, "single POST /v1/incidents (1 client): p50 ÷ /healthz p50", single, health1, 5
+        )
+        report.add(
+            f"POST /v1/incidents, {WRITERS} writers: incidents/s",
+            f"{many.rps:,.0f}",
+            target="≥ 500",
+            met=verdict(many.rps >= 500),
+        )
+        errors = many.errors + single.errors
+        report.add(
+            f"POST /v1/incidents, 1 then {WRITERS} writers: errors (non-2xx + socket)",
+            str(errors),
+            target="0",
+            met=verdict(errors == 0),
+        )
+        report.notes.append(
+            f"writes: {after - before:,} incidents stored; wrk counted "
+            f"{single.requests + many.requests:,} completed POSTs ({errors} failed); wrk "
+            "ends its run with requests in flight, which the server may still store."
+        )
+        a = self.args
+        log(f"batches: {a.batches} × {a.batch_size:,}")
+        rps, failed, why = measure_batches(server, analyst, a.batches, a.batch_size, 300_000_000)
+        report.add(
+            f"POST /v1/incidents:batch ({a.batches} × {a.batch_size:,}): incidents/s",
+            f"{rps:,.0f}",
+            target="≥ 10,000",
+            met=verdict(rps >= 10_000),
+        )
+        report.add(
+            "POST /v1/incidents:batch: failed requests",
+            str(failed),
+            target="0",
+            met=verdict(failed == 0) + (f" ({why})" if why else ""),
+        )
+
+    def run(self) -> None:
+        a = self.args
+        run([str(BIN / "borderwatch"), "migrate"], env=self.env, timeout=600)
+        reader, analyst = create_key(self.env, "reader"), create_key(self.env, "analyst")
+        self.grow(1, a.small)
+        small = self.stats(a.small)
+        if a.size > a.small:
+            self.grow(a.small + 1, a.size)
+            full = self.stats(a.size)
         else:
-            big_stats = small_stats
-            report.notes.append(
-                f"--size {args.size:,} is not above --small {small:,}: the 'full ÷ small' "
+            full = small
+            self.report.notes.append(
+                f"--size {a.size:,} is not above --small {a.small:,}: the 'full ÷ small' "
                 "ratios compare one measurement with itself."
             )
-        rows = live_incidents(url)
-        healthz = big_stats["healthz"]
-        for label, _ in STATS:
-            ratio_row(report, f"stats uncached {label}: p50 at {args.size:,} ÷ at {small:,}",
-                      big_stats[label], small_stats[label], 1.5)  # fmt: skip
-            ratio_row(report, f"stats uncached {label}: p50 ÷ /healthz p50",
-                      big_stats[label], healthz, 5)  # fmt: skip
-
-        with serving("main") as server:
-            # Exports first: the writes below add rows.
-            measure_exports(server, url, rows, report, formats)
-
-            health = wrk(server, "/healthz", "/healthz", args.duration)
-            cached = wrk(server, "stats month × province, cached",
-                         f"/v1/stats/fatalities?{STATS[0][1]}", args.duration)  # fmt: skip
-            keyed = wrk(
-                server,
-                "stats month × province, cached server, reader key",
-                f"/v1/stats/fatalities?{STATS[0][1]}",
-                args.duration,
-                headers={"Authorization": f"Bearer {reader}"},
-            )
-            report.loads += [health, cached, keyed]
-            ratio_row(report, "stats cached month × province: p50 ÷ /healthz p50",
-                      cached, health, None)  # fmt: skip
-            report.add(
-                "stats month × province with a reader key: req/s (baseline: without)",
-                f"{keyed.rps:,.0f}",
-                f"{cached.rps:,.0f}",
-                f"{keyed.rps / cached.rps:.2f}",
-                "≥ 0.8 (cache shared)",
-                verdict(keyed.rps / cached.rps >= 0.8 and keyed.errors == 0),
-            )
-
-            cursor, depth = deep_cursor(server, rows)
-            filtered = wrk(server, "list filtered", FILTERED_LIST, args.duration)
-            first = wrk(server, "list page 1", "/v1/incidents?limit=50", args.duration)
-            deep = wrk(
-                server,
-                f"list at cursor depth {depth:,}",
-                f"/v1/incidents?limit=50&cursor={urllib.parse.quote(cursor)}",
-                args.duration,
-            )
-            report.loads += [filtered, first, deep]
-            ratio_row(report, f"list `{FILTERED_LIST}`: p50 ÷ /healthz p50",
-                      filtered, health, 3)  # fmt: skip
-            ratio_row(report, f"list unfiltered limit=50: p50 at cursor depth {depth:,} ÷ page 1",
-                      deep, first, 1.5)  # fmt: skip
-
-            # Writes: one client, then 16; healthz measured the same way for the ratio.
-            before = live_incidents(url)
-            health1 = wrk(server, "/healthz, 1 connection", "/healthz", args.duration,
-                          connections=1)  # fmt: skip
-            single = wrk(
-                server,
-                "POST /v1/incidents, 1 connection",
-                "/v1/incidents",
-                args.duration,
-                connections=1,
-                script=post_script(logdir, analyst, 100_000_000),
-                warm=False,
-            )
-            many = wrk(
-                server,
-                f"POST /v1/incidents, {WRITERS} connections",
-                "/v1/incidents",
-                args.duration,
-                connections=WRITERS,
-                threads=2,
-                script=post_script(logdir, analyst, 200_000_000),
-                warm=False,
-            )
-            report.loads += [health1, single, many]
-            after = live_incidents(url)
-            ratio_row(report, "single POST /v1/incidents (1 client): p50 ÷ /healthz p50",
-                      single, health1, 5)  # fmt: skip
-            report.add(
-                f"POST /v1/incidents, {WRITERS} writers: incidents/s",
-                f"{many.rps:,.0f}",
-                target="≥ 500",
-                met=verdict(many.rps >= 500),
-            )
-            report.add(
-                f"POST /v1/incidents, {WRITERS} writers: errors (non-2xx + socket)",
-                f"{many.errors + single.errors}",
-                target="0",
-                met=verdict(many.errors + single.errors == 0),
-            )
-            report.notes.append(
-                f"writes: {after - before:,} incidents stored; wrk counted "
-                f"{single.requests + many.requests:,} completed POSTs "
-                f"({single.errors + many.errors} failed)."
-            )
-
-            log(f"batches: {args.batches} × {args.batch_size:,}")
-            batch_rps, batch_errors, batch_error = measure_batches(
-                server, analyst, args.batches, args.batch_size, 300_000_000
-            )
-            report.add(
-                f"POST /v1/incidents:batch ({args.batches} × {args.batch_size:,}): incidents/s",
-                f"{batch_rps:,.0f}",
-                target="≥ 10,000",
-                met=verdict(batch_rps >= 10_000),
-            )
-            report.add(
-                "POST /v1/incidents:batch: failed requests",
-                str(batch_errors),
-                target="0",
-                met=verdict(batch_errors == 0) + (f" ({batch_error})" if batch_error else ""),
-            )
-
+        self.rows = live_incidents(self.url)
+        self.stats_rows(small, full)
+        formats = [f for f in a.formats.split(",") if f]
+        with self.serving("main") as server:
+            # Exports first: the writes add rows.
+            measure_exports(server, self.url, self.rows, self.report, formats)
+            self.reads(server, reader)
+            self.writes(server, analyst)
         log("checking the rollups against a recount")
-        wrong, notes = rollup_check(url)
-        report.notes += notes
-        report.add(
+        wrong, notes = rollup_check(self.url)
+        self.report.notes += notes
+        self.report.add(
             "rollups after the writes vs a recount in SQL: differing rows",
             str(wrong),
             target="0",
             met=verdict(wrong == 0),
         )
-        final = live_incidents(url)
+        self.final = live_incidents(self.url)
+
+
+def main() -> int:
+    args = parse_args()
+    for tool, package in (("wrk", "wrk"), ("curl", "curl"), ("psql", "postgresql-client")):
+        ensure_tool(tool, package)
+    base = libpq_url(
+        os.environ.get("DATABASE_URL") or os.environ.get("BW_DATABASE_URL") or DEFAULT_URL
+    )
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    started = datetime.now(UTC)
+    log(f"creating database {args.database}")
+    url = create_database(base, args.database)
+    bench = Bench(args, url)
+    try:
+        box = machine(url)
+        bench.run()
     except BaseException:
-        for server in servers:
+        for server in bench.servers:
             log(server.tail())
         raise
     finally:
-        for server in list(servers):
-            server.stop()
-        if created and not args.keep_db:
+        bench.stop_servers()
+        if not args.keep_db:
             with contextlib.suppress(Exception):
                 drop_database(base, args.database)
+                log(f"dropped database {args.database}")
 
-    section = render(args, report, box, started, rows, final, small)
+    section = render(args, bench.report, box, started, bench.rows, bench.final, args.small)
     print(section)
     if not args.no_record:
         if not RESULTS.exists():
@@ -1038,7 +1110,7 @@ def main() -> int:  # noqa: C901 - one run, in the order the issue lists it
         with RESULTS.open("a") as f:
             f.write("\n" + section)
         log(f"appended to {RESULTS}")
-    shutil.rmtree(logdir, ignore_errors=True)
+    shutil.rmtree(bench.logdir, ignore_errors=True)
     return 0
 
 
