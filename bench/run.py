@@ -1094,6 +1094,7 @@ def main() -> int:
     except BaseException:
         for server in bench.servers:
             log(server.tail())
+        log(f"server logs and wrk scripts kept in {bench.logdir}")
         raise
     finally:
         bench.stop_servers()
