@@ -408,8 +408,11 @@ def wrk(
     answers, socket errors) are counted, not raised: a long run keeps its other measures."""
     url = server.base + path
     headers = headers or {}
-    if warm:  # both workers' caches and connection pools
+    if warm:  # both workers' caches and connection pools: 20 requests, at most 3 s
+        until = time.monotonic() + 3
         for _ in range(20):
+            if time.monotonic() > until:
+                break
             request = urllib.request.Request(url, headers=headers)
             with contextlib.suppress(urllib.error.HTTPError):
                 urllib.request.urlopen(request, timeout=60).read()
@@ -1002,11 +1005,12 @@ class Bench:
         ratio_row(
             report, "single POST /v1/incidents (1 client): p50 ÷ /healthz p50", single, health1, 5
         )
+        stored = many.rps * (many.requests - many.errors) / max(many.requests, 1)
         report.add(
-            f"POST /v1/incidents, {WRITERS} writers: incidents/s",
-            f"{many.rps:,.0f}",
+            f"POST /v1/incidents, {WRITERS} writers: incidents/s (201s only)",
+            f"{stored:,.0f}",
             target="≥ 500",
-            met=verdict(many.rps >= 500),
+            met=verdict(stored >= 500),
         )
         errors = many.errors + single.errors
         report.add(
@@ -1129,7 +1133,7 @@ def render(
         "",
         f"Machine: {box}.",
         "",
-        f"Method: `python bench/run.py {shlex.join(sys.argv[1:])}`. Data: "
+        f"Method: `bench/run.py {shlex.join(sys.argv[1:])}`. Data: "
         f"bench/load_synthetic.sql then `borderwatch rebuild-rollups`, {small:,} incidents "
         f"then grown to {args.size:,} ({rows:,} live when measured; {final:,} after the "
         f"writes). Server: `borderwatch serve --workers {args.workers}`, on the same machine "
@@ -1142,7 +1146,10 @@ def render(
         "be the same bytes; RSS sampled every 20 ms. Writes: wrk with a Lua script POSTing a "
         f"different valid incident each time, `-t1 -c1` (and /healthz `-t1 -c1`) and `-t2 "
         f"-c{WRITERS}`, {args.duration} s each, analyst key; batches: {args.batches} "
-        f"sequential requests of {args.batch_size:,} on one connection (urllib).",
+        f"sequential requests of {args.batch_size:,} on one connection (urllib). Targets: "
+        'docs/SPEC.md "Performance" (the 5× of /healthz for every grouping); two are this '
+        'script\'s reading: cursor depth ÷ page 1 ≤ 1.5 (SPEC "as fast", with the 1.5 it '
+        'allows for "no slower"), and req/s with a key ≥ 0.8 × without (the cache shared).',
         "",
         "| measure | value | baseline | ratio | target | met? |",
         "|---|---:|---:|---:|---|---|",
