@@ -1,6 +1,6 @@
 # Shortcuts for development. The scripts stay the way in (README "Quick start"); these call them.
 #   make serve ARGS="--port 8080"     make test ARGS="-k readyz -x"     make lint
-#   make bench STATS_ARGS="--sizes 10000" EXPORT_ARGS="--size 10000 --no-record"
+#   make bench                         make bench BENCH_ARGS="--size 10000 --quick --no-record"
 #   make lock                          make lock ARGS="--upgrade-package fastapi"
 SHELL := bash
 VENV ?= $(or $(BW_VENV),.venv)
@@ -25,9 +25,9 @@ lint: venv  ## what .ci/run checks after the tests; runs every check, fails if a
 	  echo "+ $$check"; $(BIN)/$$check || status=1; \
 	done; exit $$status
 
-bench: venv  ## the benchmarks of bench/: stats, then exports and lists on the same database
-	$(BIN)/python bench/stats_bench.py $(STATS_ARGS)
-	$(BIN)/python bench/export_bench.py $(EXPORT_ARGS)
+bench: venv  ## bench/run.py: every measure of docs/SPEC.md "Performance" in one run, appended to bench/RESULTS.md
+	@BW_VENV="$(abspath $(VENV))" bash -c 'source scripts/lib.sh && provision_database && \
+	  exec "$$BW_VENV/bin/python" bench/run.py "$$@"' bench $(BENCH_ARGS)
 
 lock:  ## refresh uv.lock within pyproject.toml's bounds (default: upgrade everything)
 	./scripts/lock.sh $(ARGS)
