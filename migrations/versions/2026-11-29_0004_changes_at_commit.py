@@ -101,10 +101,12 @@ UPGRADE = [
          WHERE d IS NOT NULL AND d->>'status' <> 'retracted'
     $fn$""",
     # The rollups moved by the revisions numbered first_seq..last_seq: each one's document
-    # after minus its document before, summed per bucket, then per coarser bucket.
+    # after minus its document before, summed per bucket, then per coarser bucket. PL/pgSQL,
+    # so that its plan is made once per connection rather than at every commit.
     f"""
     CREATE FUNCTION bw_apply_rollup_delta(first_seq bigint, last_seq bigint) RETURNS void
-    LANGUAGE sql AS $fn$
+    LANGUAGE plpgsql AS $fn$
+    BEGIN
     WITH delta AS (
         SELECT {_FINE}, {SUMS}
           FROM (SELECT c.* FROM incident_revisions r, document_contributions(r.after) c
@@ -128,7 +130,8 @@ UPGRADE = [
     {_add_to("fatality_daily", "daily_delta", DAILY)},
     {_add_to("fatality_monthly", "monthly_delta", MONTHLY)},
     {_add_to("fatality_monthly_dim", "dim_delta", DIM)}
-    SELECT NULL::void
+    SELECT NULL INTO last_seq;  -- the CTEs above do the work
+    END
     $fn$""",
     # Revisions written by transactions not yet committed; the commit moves them out.
     """
