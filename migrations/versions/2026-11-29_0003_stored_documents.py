@@ -29,12 +29,63 @@ depends_on: str | Sequence[str] | None = None
 CATEGORIES = ("security_forces", "police", "civilians", "militants", "unknown")
 OWNED = ("casualties", "incident_sources", "incident_tags")
 
-_CASUALTY_CELLS = ", ".join(
-    f"coalesce((SELECT c->>'{measure}' FROM jsonb_array_elements(d->'casualties') c "
-    f"WHERE c->>'category' = '{category}'), '')"
-    for category in CATEGORIES
-    for measure in ("killed", "injured")
-)
+
+# The one JSON shape of an incident, now built as jsonb (its text form, members shortest
+# name first, is what the documents store): the same members and values as 0001_schema's
+# json builder, without a json-to-jsonb round trip per row.
+RFC3339_UTC = """'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"""
+
+
+def _document(kind: str) -> str:
+    """incident_document() building `kind` (json as 0001_schema made it, or jsonb)."""
+    return f"""
+    CREATE FUNCTION incident_document(i incidents) RETURNS {kind}
+    LANGUAGE sql STABLE PARALLEL SAFE AS $fn$
+    SELECT {kind}_build_object(
+        'id', i.id,
+        'occurred_on', i.occurred_on,
+        'date_precision', i.date_precision,
+        'location', {kind}_build_object('type', 'Point',
+                                      'coordinates', {kind}_build_array(ST_X(i.geom), ST_Y(i.geom))),
+        'geo_precision', i.geo_precision,
+        'place_name', i.place_name,
+        'province', i.province_code,
+        'district', i.district_slug,
+        'kind', i.kind,
+        'attack_type', i.attack_type,
+        'target_type', i.target_type,
+        'perpetrator', i.perpetrator_slug,
+        'attribution', i.attribution,
+        'casualties', COALESCE((
+            SELECT {kind}_agg({kind}_build_object('category', c.category, 'killed', c.killed,
+                                              'injured', c.injured)
+                            ORDER BY array_position(ARRAY{list(CATEGORIES)}, c.category))
+              FROM casualties c WHERE c.incident_id = i.id), '[]'::{kind}),
+        'killed_total', i.killed_total,
+        'injured_total', i.injured_total,
+        'fatality_range', CASE WHEN i.fatality_low IS NULL THEN NULL
+                               ELSE {kind}_build_object('low', i.fatality_low, 'high', i.fatality_high)
+                          END,
+        'sources', COALESCE((
+            SELECT {kind}_agg({kind}_build_object('url', s.url, 'publisher', s.publisher,
+                                              'published_on', s.published_on, 'title', s.title)
+                            ORDER BY s.position)
+              FROM incident_sources s WHERE s.incident_id = i.id), '[]'::{kind}),
+        'crossing', i.crossing_slug,
+        'description', i.description,
+        'status', i.status,
+        'tags', COALESCE((SELECT {kind}_agg(t.tag ORDER BY t.tag)
+                            FROM incident_tags t WHERE t.incident_id = i.id), '[]'::{kind}),
+        'is_synthetic', i.is_synthetic,
+        'version', i.version,
+        'created_by', i.created_by,
+        'created_at', to_char(i.created_at AT TIME ZONE 'UTC', {RFC3339_UTC}),
+        'updated_at', to_char(i.updated_at AT TIME ZONE 'UTC', {RFC3339_UTC})
+    )
+    $fn$"""
+
+
+_CATEGORY_ARRAY = "ARRAY[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "]::text[]"
 
 UPGRADE = [
     # A CSV cell as PostgreSQL's COPY … CSV writes it: NULL empty, '' quoted, and quoted
@@ -47,31 +98,36 @@ UPGRADE = [
                 ELSE v END
     $fn$""",
     # One line of the CSV export (without its line end) from an incident document: the
-    # columns of app/exports/service.py CSV_HEADER. Only free text can need quoting; codes,
-    # numbers, dates and tags cannot hold a comma, a quote or a line break.
+    # columns of app/exports/service.py CSV_HEADER, NULL as an empty cell. Only free text can
+    # need quoting; codes, numbers, dates and tags cannot hold a comma, a quote or a line
+    # break. The casualty cells come from one pass over the casualties.
     f"""
     CREATE FUNCTION incident_csv(d jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
-    SELECT array_to_string(ARRAY[
+    SELECT concat_ws(',',
         d->>'id', d->>'occurred_on', d->>'date_precision', d->>'geo_precision',
-        csv_cell(d->>'place_name'), d->>'province', d->>'district', d->>'kind',
-        d->>'attack_type', d->>'target_type', d->>'perpetrator', d->>'attribution',
+        csv_cell(d->>'place_name'), coalesce(d->>'province', ''), coalesce(d->>'district', ''),
+        d->>'kind', d->>'attack_type', d->>'target_type', d->>'perpetrator',
+        d->>'attribution',
         d->'location'->'coordinates'->>0, d->'location'->'coordinates'->>1,
-        {_CASUALTY_CELLS},
+        (SELECT string_agg(concat(c->>'killed', ',', c->>'injured'), ',' ORDER BY k.n)
+           FROM unnest({_CATEGORY_ARRAY}) WITH ORDINALITY AS k(category, n)
+           LEFT JOIN jsonb_array_elements(d->'casualties') c ON c->>'category' = k.category),
         d->>'killed_total', d->>'injured_total',
-        d->'fatality_range'->>'low', d->'fatality_range'->>'high',
-        d->>'crossing', d->>'status',
-        (SELECT string_agg(t, ';') FROM jsonb_array_elements_text(d->'tags') t),
+        coalesce(d->'fatality_range'->>'low', ''), coalesce(d->'fatality_range'->>'high', ''),
+        coalesce(d->>'crossing', ''), d->>'status',
+        coalesce((SELECT string_agg(t, ';') FROM jsonb_array_elements_text(d->'tags') t), ''),
         csv_cell((SELECT string_agg(s->>'url', ' ') FROM jsonb_array_elements(d->'sources') s)),
         csv_cell(d->>'description'),
-        d->>'is_synthetic', d->>'version', d->>'created_at', d->>'updated_at'
-    ], ',', '')
+        d->>'is_synthetic', d->>'version', d->>'created_at', d->>'updated_at')
     $fn$""",
+    "DROP FUNCTION incident_document(incidents)",
+    _document("jsonb"),
     "ALTER TABLE incidents ADD COLUMN document text, ADD COLUMN csv_row text",
     """
     CREATE FUNCTION bw_incident_stored() RETURNS trigger LANGUAGE plpgsql AS $fn$
     DECLARE
-        d jsonb := incident_document(NEW)::jsonb;
+        d jsonb := incident_document(NEW);
     BEGIN
         NEW.document := d::text;
         NEW.csv_row := incident_csv(d);
@@ -99,6 +155,8 @@ DOWNGRADE = [
     "DROP TRIGGER tr_incidents_stored ON incidents",
     "DROP FUNCTION bw_incident_stored()",
     "ALTER TABLE incidents DROP COLUMN csv_row, DROP COLUMN document",
+    "DROP FUNCTION incident_document(incidents)",
+    _document("json"),
     "DROP FUNCTION incident_csv(jsonb)",
     "DROP FUNCTION csv_cell(text)",
 ]
