@@ -238,6 +238,12 @@ pending_revisions = Table(
     "pending_revisions",
     Base.metadata,
     Column("n", BigInteger, Identity(always=True), primary_key=True),
+    Column(
+        "xid",
+        BigInteger,
+        nullable=False,
+        server_default=text("pg_current_xact_id()::text::bigint"),
+    ),
     Column("incident_id", Uuid, nullable=False),
     Column("version", Integer, nullable=False),
     Column("op", Text, nullable=False),
@@ -245,6 +251,7 @@ pending_revisions = Table(
     Column("changed_fields", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("before", JSONB(none_as_null=True)),
     Column("after", JSONB(none_as_null=True)),
+    Index("ix_pending_revisions_xid_n", "xid", "n"),
     prefixes=["UNLOGGED"],
 )
 pending_commit = Table(

@@ -174,20 +174,21 @@ _INSERT_INCIDENTS = text(f"""
     ), mark AS ({_MARK})
     SELECT id, document FROM created
 """)  # noqa: S608 - formatted from the constant column list; values are bound
-_INSERT_CASUALTIES = text("""
-    INSERT INTO casualties (incident_id, category, killed, injured)
-    SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:category AS text[]),
-                         CAST(:killed AS int[]), CAST(:injured AS int[]))
-""")
-_INSERT_SOURCES = text("""
-    INSERT INTO incident_sources (incident_id, position, url, publisher, published_on, title)
-    SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:position AS smallint[]),
-                         CAST(:url AS text[]), CAST(:publisher AS text[]),
-                         CAST(:published_on AS date[]), CAST(:title AS text[]))
-""")
-_INSERT_TAGS = text("""
+# The rows an incident owns, all three tables in one statement (one array per column; an
+# empty array inserts nothing).
+_INSERT_OWNED = text("""
+    WITH casualties AS (
+        INSERT INTO casualties (incident_id, category, killed, injured)
+        SELECT * FROM unnest(CAST(:c_incident_id AS uuid[]), CAST(:c_category AS text[]),
+                             CAST(:c_killed AS int[]), CAST(:c_injured AS int[]))
+    ), sources AS (
+        INSERT INTO incident_sources (incident_id, position, url, publisher, published_on, title)
+        SELECT * FROM unnest(CAST(:s_incident_id AS uuid[]), CAST(:s_position AS smallint[]),
+                             CAST(:s_url AS text[]), CAST(:s_publisher AS text[]),
+                             CAST(:s_published_on AS date[]), CAST(:s_title AS text[]))
+    )
     INSERT INTO incident_tags (incident_id, tag)
-    SELECT * FROM unnest(CAST(:incident_id AS uuid[]), CAST(:tag AS text[]))
+    SELECT * FROM unnest(CAST(:t_incident_id AS uuid[]), CAST(:t_tag AS text[]))
 """)
 _REVISION = text(f"""
     WITH mark AS ({_MARK})
@@ -209,31 +210,30 @@ def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in rows[0]}
 
 
+_OWNED_COLUMNS = {
+    "c": ("incident_id", "category", "killed", "injured"),
+    "s": ("incident_id", "position", "url", "publisher", "published_on", "title"),
+    "t": ("incident_id", "tag"),
+}
+
+
 async def _insert_rows(session: AsyncSession, items: Sequence[NewIncident]) -> None:
-    casualties = [
-        {"incident_id": n.id, "category": c, "killed": k, "injured": i}
-        for n in items
-        for c, (k, i) in n.casualties.items()
-    ]
-    if casualties:
-        await session.execute(_INSERT_CASUALTIES, _columns(casualties))
-    sources = [
-        {
-            "incident_id": n.id,
-            "position": p,
-            "url": s.url,
-            "publisher": s.publisher,
-            "published_on": s.published_on,
-            "title": s.title,
-        }
-        for n in items
-        for p, s in enumerate(n.sources)
-    ]
-    if sources:
-        await session.execute(_INSERT_SOURCES, _columns(sources))
-    tags = [{"incident_id": n.id, "tag": t} for n in items for t in sorted(set(n.tags))]
-    if tags:
-        await session.execute(_INSERT_TAGS, _columns(tags))
+    """The casualties, sources and tags of new or rewritten incidents, in one statement."""
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "c": [(n.id, c, k, i) for n in items for c, (k, i) in n.casualties.items()],
+        "s": [
+            (n.id, p, s.url, s.publisher, s.published_on, s.title)
+            for n in items
+            for p, s in enumerate(n.sources)
+        ],
+        "t": [(n.id, t) for n in items for t in sorted(set(n.tags))],
+    }
+    params = {
+        f"{table}_{name}": [row[i] for row in rows[table]]
+        for table, names in _OWNED_COLUMNS.items()
+        for i, name in enumerate(names)
+    }
+    await session.execute(_INSERT_OWNED, params)
 
 
 async def insert_incidents(

@@ -76,36 +76,12 @@ _DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
                                         ('perpetrator', perpetrator_slug),
                                         ('attack_type', attack_type)) AS dim(dimension, value)"""
 
-UPGRADE = [
-    # What one incident document adds to the fine rollup (nothing for NULL or a retracted
-    # one): an incident-level row and a row per casualty category, as
-    # incident_contributions() makes them from the rows.
-    f"""
-    CREATE FUNCTION document_contributions(d jsonb)
-    RETURNS TABLE (day date, province_code text, district_slug text, perpetrator_slug text,
-                   attack_type text, kind text, status text, category text, categories smallint,
-                   killed bigint, injured bigint, incidents bigint)
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
-        SELECT (d->>'occurred_on')::date, d->>'province', coalesce(d->>'district', ''),
-               d->>'perpetrator', d->>'attack_type', d->>'kind', d->>'status', ''::text,
-               (SELECT coalesce(bit_or(1 << (array_position({_CATEGORY_ARRAY},
-                                                            c->>'category') - 1)), 0)
-                  FROM jsonb_array_elements(d->'casualties') c)::smallint,
-               (d->>'killed_total')::bigint, (d->>'injured_total')::bigint, 1::bigint
-         WHERE d IS NOT NULL AND d->>'status' <> 'retracted'
-        UNION ALL
-        SELECT (d->>'occurred_on')::date, d->>'province', coalesce(d->>'district', ''),
-               d->>'perpetrator', d->>'attack_type', d->>'kind', d->>'status', c->>'category',
-               0::smallint, (c->>'killed')::bigint, (c->>'injured')::bigint, 1::bigint
-          FROM jsonb_array_elements(d->'casualties') c
-         WHERE d IS NOT NULL AND d->>'status' <> 'retracted'
-    $fn$""",
-    # The rollups moved by the revisions numbered first_seq..last_seq: each one's document
-    # after minus its document before, summed per bucket, then per coarser bucket. PL/pgSQL,
-    # so that its plan is made once per connection rather than at every commit.
-    f"""
-    CREATE FUNCTION bw_apply_rollup_delta(first_seq bigint, last_seq bigint) RETURNS void
-    LANGUAGE plpgsql AS $fn$
+
+def _apply_function(name: str, settings: str) -> str:
+    """The function that moves the rollups by a range of revisions (its planner settings)."""
+    return f"""
+    CREATE FUNCTION {name}(first_seq bigint, last_seq bigint) RETURNS void
+    LANGUAGE plpgsql {settings} AS $fn$
     BEGIN
     WITH delta AS (
         SELECT {_FINE}, {SUMS}
@@ -132,11 +108,50 @@ UPGRADE = [
     {_add_to("fatality_monthly_dim", "dim_delta", DIM)}
     SELECT NULL INTO last_seq;  -- the CTEs above do the work
     END
+    $fn$"""
+
+
+UPGRADE = [
+    # What one incident document adds to the fine rollup (nothing for NULL or a retracted
+    # one): an incident-level row and a row per casualty category, as
+    # incident_contributions() makes them from the rows.
+    f"""
+    CREATE FUNCTION document_contributions(d jsonb)
+    RETURNS TABLE (day date, province_code text, district_slug text, perpetrator_slug text,
+                   attack_type text, kind text, status text, category text, categories smallint,
+                   killed bigint, injured bigint, incidents bigint)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+        SELECT (d->>'occurred_on')::date, d->>'province', coalesce(d->>'district', ''),
+               d->>'perpetrator', d->>'attack_type', d->>'kind', d->>'status', ''::text,
+               (SELECT coalesce(bit_or(1 << (array_position({_CATEGORY_ARRAY},
+                                                            c->>'category') - 1)), 0)
+                  FROM jsonb_array_elements(d->'casualties') c)::smallint,
+               (d->>'killed_total')::bigint, (d->>'injured_total')::bigint, 1::bigint
+         WHERE d IS NOT NULL AND d->>'status' <> 'retracted'
+        UNION ALL
+        SELECT (d->>'occurred_on')::date, d->>'province', coalesce(d->>'district', ''),
+               d->>'perpetrator', d->>'attack_type', d->>'kind', d->>'status', c->>'category',
+               0::smallint, (c->>'killed')::bigint, (c->>'injured')::bigint, 1::bigint
+          FROM jsonb_array_elements(d->'casualties') c
+         WHERE d IS NOT NULL AND d->>'status' <> 'retracted'
     $fn$""",
-    # Revisions written by transactions not yet committed; the commit moves them out.
+    # The rollups moved by the revisions numbered first_seq..last_seq: each one's document
+    # after minus its document before, summed per bucket, then per coarser bucket. PL/pgSQL,
+    # so that its plan is made once per connection rather than at every commit. Twice: a
+    # cached plan cannot know how many buckets a commit moves, and the planner's guess (a
+    # few hundred) makes it hash whole rollups for the few rows of one incident; the `_few`
+    # variant, for commits of a few revisions, looks each bucket up in its unique index.
+    _apply_function("bw_apply_rollup_delta", ""),
+    _apply_function(
+        "bw_apply_rollup_delta_few", "SET enable_hashjoin = off SET enable_mergejoin = off"
+    ),
+    # Revisions written by transactions not yet committed, by transaction; the commit moves
+    # them out. Found by the transaction's id through the index, never by a scan: the rows
+    # that commits have moved out stay behind as dead tuples until a vacuum.
     """
     CREATE UNLOGGED TABLE pending_revisions (
         n bigint GENERATED ALWAYS AS IDENTITY CONSTRAINT pk_pending_revisions PRIMARY KEY,
+        xid bigint NOT NULL DEFAULT pg_current_xact_id()::text::bigint,
         incident_id uuid NOT NULL,
         version integer NOT NULL,
         op text NOT NULL,
@@ -145,6 +160,7 @@ UPGRADE = [
         before jsonb,
         after jsonb
     )""",
+    "CREATE INDEX ix_pending_revisions_xid_n ON pending_revisions (xid, n)",
     # One row per transaction that wrote incidents; its trigger runs inside the COMMIT.
     """
     CREATE UNLOGGED TABLE pending_commit (
@@ -154,23 +170,28 @@ UPGRADE = [
     """
     CREATE FUNCTION bw_commit_changes() RETURNS trigger LANGUAGE plpgsql AS $fn$
     DECLARE
+        me bigint := pg_current_xact_id()::text::bigint;
         pending bigint;
         last bigint;
     BEGIN
-        DELETE FROM pending_commit;
-        SELECT count(*) INTO pending FROM pending_revisions;
+        DELETE FROM pending_commit WHERE xid = me;
+        SELECT count(*) INTO pending FROM pending_revisions WHERE xid = me;
         IF pending = 0 THEN
             RETURN NULL;
         END IF;
         -- The serialized step: held from here to the end of this COMMIT.
         UPDATE data_version SET seq = seq + pending RETURNING seq INTO last;
-        WITH moved AS (DELETE FROM pending_revisions RETURNING *)
+        WITH moved AS (DELETE FROM pending_revisions WHERE xid = me RETURNING *)
         INSERT INTO incident_revisions
                (incident_id, version, seq, op, actor_key_id, changed_fields, before, after)
         SELECT incident_id, version, last - pending + row_number() OVER (ORDER BY n), op,
                actor_key_id, changed_fields, before, after
           FROM moved;
-        PERFORM bw_apply_rollup_delta(last - pending + 1, last);
+        IF pending <= 50 THEN
+            PERFORM bw_apply_rollup_delta_few(last - pending + 1, last);
+        ELSE
+            PERFORM bw_apply_rollup_delta(last - pending + 1, last);
+        END IF;
         RETURN NULL;
     END
     $fn$""",
@@ -184,6 +205,7 @@ DOWNGRADE = [
     "DROP FUNCTION bw_commit_changes()",
     "DROP TABLE pending_commit",
     "DROP TABLE pending_revisions",
+    "DROP FUNCTION bw_apply_rollup_delta_few(bigint, bigint)",
     "DROP FUNCTION bw_apply_rollup_delta(bigint, bigint)",
     "DROP FUNCTION document_contributions(jsonb)",
 ]
