@@ -259,3 +259,42 @@ async def test_a_cursor_walk_is_complete_while_incidents_are_inserted(live: Site
     walked, _ = await asyncio.gather(walker(), writer())
     assert len(walked) == len(set(walked))  # no duplicates
     assert existing <= set(walked)  # no gaps among the rows that were there all along
+
+
+async def test_a_write_in_progress_holds_up_no_other_writer(live: Site) -> None:
+    """The serialized step of a write (numbering its revisions, moving the rollups) runs
+    inside its COMMIT: a write that has stored its rows but not committed must not make
+    another write wait, and the feed numbers both in commit order."""
+    from app.auth.service import Caller
+    from app.incidents import rules, writes
+    from app.reference.service import load_references
+
+    editor = Caller(key_id=1, name="editor", role="editor")
+    maker = live.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with maker() as slow, maker() as fast:
+        refs = await load_references(slow)
+        (slow_doc,) = await writes.create(
+            slow, [rules.parse_one(incident(place_name="slow"), refs)], editor
+        )
+        # `slow` now holds its rows and revision, uncommitted.
+        (fast_doc,) = await writes.create(
+            fast, [rules.parse_one(incident(place_name="fast"), refs)], editor
+        )
+        await asyncio.wait_for(fast.commit(), timeout=5)  # no wait on `slow`
+        await slow.commit()
+    slow_id, fast_id = json.loads(slow_doc)["id"], json.loads(fast_doc)["id"]
+    seqs = {str(row.incident_id): row.seq for row in await _revisions(live, [slow_id, fast_id])}
+    assert seqs[fast_id] + 1 == seqs[slow_id]  # numbered when they committed
+
+
+async def _revisions(live: Site, ids: list[str]) -> list[object]:
+    async with live.app.state.engine.connect() as conn:  # type: ignore[attr-defined]
+        return list(
+            await conn.execute(
+                text(
+                    "SELECT incident_id, seq FROM incident_revisions "
+                    "WHERE incident_id = ANY(CAST(:ids AS uuid[]))"
+                ),
+                {"ids": ids},
+            )
+        )
