@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.stats.models import (
     COUNTS,
     fatality_daily,
+    fatality_dim,
     fatality_monthly,
     fatality_monthly_dim,
     fatality_rollup,
@@ -39,6 +40,7 @@ _OLD = ", ".join(f"CAST(:o_{c} AS {t}[])" for c, t in zip(KEY + VALUES, _OLD_TYP
 DAILY_KEY = _key(fatality_daily)
 MONTHLY_KEY = _key(fatality_monthly)
 DIM_KEY = _key(fatality_monthly_dim)  # the SELECTs below list their columns in this order
+LEAN_KEY = _key(fatality_dim)
 _KEY = ", ".join(KEY)
 _DAILY_KEY = ", ".join(DAILY_KEY)
 _MONTHLY_KEY = ", ".join(MONTHLY_KEY)
@@ -47,6 +49,24 @@ _DIM_KEY = ", ".join(DIM_KEY)
 _DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
                                     ('perpetrator', perpetrator_slug),
                                     ('attack_type', attack_type)) AS dim(dimension, value)"""
+# The fine rows' day, ISO week and month, and their values of each `dims` of fatality_dim.
+_GRAINS_AND_DIMS = """CROSS JOIN LATERAL (VALUES ('day', day),
+                              ('week', date_trunc('week', day::timestamp)::date),
+                              ('month', date_trunc('month', day::timestamp)::date)) AS g(grain, start)
+  CROSS JOIN LATERAL (VALUES ('', '', ''),
+                             ('district', district_slug, ''),
+                             ('perpetrator', perpetrator_slug, ''),
+                             ('attack_type', attack_type, ''),
+                             ('district,perpetrator', district_slug, perpetrator_slug),
+                             ('district,attack_type', district_slug, attack_type),
+                             ('perpetrator,attack_type', perpetrator_slug, attack_type))
+                     AS d(dims, value1, value2)"""
+# fatality_dim's rows of the fine rows in `source` (incident-level rows only), summed.
+_LEAN = f"""SELECT d.dims, g.grain, g.start, province_code, d.value1, d.value2, kind, status,
+       sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents
+  FROM {{source}} {_GRAINS_AND_DIMS}
+ WHERE category = ''
+ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"""
 _NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
 _SUMS = "sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents"
 
@@ -69,10 +89,10 @@ def _add_to(table: str, delta: str, key: tuple[str, ...]) -> str:
 
 # One statement: the delta per bucket (new contributions minus old ones) added to the rows
 # that exist and inserted where none does, in the fine rollup and, summed coarser, in the
-# daily, monthly and monthly-by-dimension ones. Not INSERT … ON CONFLICT: PostgreSQL checks
-# the proposed row (a negative delta) against CHECK (killed >= 0) before it looks for the
-# conflict. Update-then-insert is safe because every rollup writer holds the data_version
-# lock.
+# daily, monthly, monthly-by-dimension and category-free (fatality_dim) ones. Not INSERT …
+# ON CONFLICT: PostgreSQL checks the proposed row (a negative delta) against CHECK (killed
+# >= 0) before it looks for the conflict. Update-then-insert is safe because every rollup
+# writer holds the data_version lock.
 _APPLY = text(f"""
 WITH delta AS (
     SELECT {_KEY}, {_SUMS}
@@ -92,10 +112,13 @@ WITH delta AS (
            dim.value, kind, status, category, categories, {_SUMS}
       FROM delta {_DIMENSIONS}
      GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 {_NONZERO}
+), lean_delta AS (
+    {_LEAN.format(source="delta")} {_NONZERO}
 ), {_add_to("fatality_rollup", "delta", KEY)},
 {_add_to("fatality_daily", "daily_delta", DAILY_KEY)},
 {_add_to("fatality_monthly", "monthly_delta", MONTHLY_KEY)},
-{_add_to("fatality_monthly_dim", "dim_delta", DIM_KEY)}
+{_add_to("fatality_monthly_dim", "dim_delta", DIM_KEY)},
+{_add_to("fatality_dim", "lean_delta", LEAN_KEY)}
 SELECT NULL
 """)
 
@@ -122,6 +145,7 @@ async def apply(
 
 
 _REBUILD = [
+    "DELETE FROM fatality_dim",
     "DELETE FROM fatality_monthly_dim",
     "DELETE FROM fatality_monthly",
     "DELETE FROM fatality_daily",
@@ -141,6 +165,8 @@ _REBUILD = [
                dim.value, kind, status, category, categories, sum(killed), sum(injured),
                sum(incidents)
           FROM fatality_rollup {_DIMENSIONS} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+    f"""INSERT INTO fatality_dim ({", ".join(LEAN_KEY)}, killed, injured, incidents)
+        {_LEAN.format(source="fatality_rollup")}""",
 ]
 
 

@@ -1,0 +1,110 @@
+"""Statistics rollups whose size follows the calendar and the reference lists only.
+
+fatality_dim holds, for day, ISO week and month, the incidents' totals (every category, each
+incident once) by province, kind and status and by none, one or two of district, perpetrator
+and attack type (`dims`, their values in value1 and value2 in that order). It has no
+category columns: the `categories` mask multiplied the buckets of the older rollups by up to
+31, and questions without a category filter never need it. So every question that names no
+category reads, per period asked for, at most one row per group x province x kind x status,
+whatever the number of incidents; the older rollups remain for category questions.
+
+Kept exact in every write's transaction by app/stats/rollup.py, like the others; filled here
+from the fine rollup, which holds every dimension.
+
+Revision ID: 0004_stats_rollups
+Revises: 0002_reference_data
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0004_stats_rollups"
+down_revision: str | None = "0002_reference_data"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+DIMS = (
+    "",
+    "district",
+    "perpetrator",
+    "attack_type",
+    "district,perpetrator",
+    "district,attack_type",
+    "perpetrator,attack_type",
+)
+# value1 and value2 of each `dims`, as columns of the fine rollup.
+VALUES = {
+    "": ("''", "''"),
+    "district": ("district_slug", "''"),
+    "perpetrator": ("perpetrator_slug", "''"),
+    "attack_type": ("attack_type", "''"),
+    "district,perpetrator": ("district_slug", "perpetrator_slug"),
+    "district,attack_type": ("district_slug", "attack_type"),
+    "perpetrator,attack_type": ("perpetrator_slug", "attack_type"),
+}
+GRAINS = {
+    "day": "day",
+    "week": "date_trunc('week', day)::date",
+    "month": "date_trunc('month', day)::date",
+}
+
+
+def _in(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+UPGRADE = [
+    f"""
+    CREATE TABLE fatality_dim (
+        dims text NOT NULL CONSTRAINT ck_fatality_dim_dims CHECK ({_in("dims", DIMS)}),
+        grain text NOT NULL CONSTRAINT ck_fatality_dim_grain CHECK (grain IN ('day', 'week', 'month')),
+        start date NOT NULL,
+        province_code text NOT NULL,
+        value1 text NOT NULL DEFAULT '',
+        value2 text NOT NULL DEFAULT '',
+        kind text NOT NULL,
+        status text NOT NULL,
+        killed bigint NOT NULL DEFAULT 0 CONSTRAINT ck_fatality_dim_killed CHECK (killed >= 0),
+        injured bigint NOT NULL DEFAULT 0 CONSTRAINT ck_fatality_dim_injured CHECK (injured >= 0),
+        incidents bigint NOT NULL DEFAULT 0 CONSTRAINT ck_fatality_dim_incidents CHECK (incidents >= 0),
+        -- A bucket starts where its period does (ISO weeks on Monday).
+        CONSTRAINT ck_fatality_dim_start CHECK (
+            grain = 'day'
+            OR (grain = 'week' AND extract(isodow FROM start) = 1)
+            OR (grain = 'month' AND extract(day FROM start) = 1)),
+        -- Every question reads one dims and one grain, mostly for one or a few provinces,
+        -- over a range of starts.
+        CONSTRAINT uq_fatality_dim_bucket UNIQUE
+            (dims, grain, province_code, start, value1, value2, kind, status)
+    )""",
+    *(
+        f"""
+    INSERT INTO fatality_dim (dims, grain, start, province_code, value1, value2, kind, status,
+                              killed, injured, incidents)
+    SELECT '{dims}', '{grain}', {start}, province_code, {value1}, {value2}, kind, status,
+           sum(killed), sum(injured), sum(incidents)
+      FROM fatality_rollup WHERE category = ''
+     GROUP BY 3, 4, 5, 6, 7, 8
+    HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"""
+        for dims, (value1, value2) in VALUES.items()
+        for grain, start in GRAINS.items()
+    ),
+]
+
+DOWNGRADE = ["DROP TABLE fatality_dim"]
+
+
+def _run(statements: list[str]) -> None:
+    bind = op.get_bind()
+    for statement in statements:
+        bind.exec_driver_sql(statement)
+
+
+def upgrade() -> None:
+    _run(UPGRADE)
+
+
+def downgrade() -> None:
+    _run(DOWNGRADE)
