@@ -75,6 +75,26 @@ def create_probe_pool(settings: Settings) -> asyncpg.Pool:
     )
 
 
+def create_read_pool(settings: Settings) -> asyncpg.Pool:
+    """An asyncpg pool for hot reads that need no ORM (the statistics): one round trip per
+    statement, prepared statements cached per connection, the engine's timeouts."""
+    dsn = make_url(settings.database_url).set(drivername="postgresql")
+    timeout = settings.statement_timeout_ms
+    return asyncpg.create_pool(
+        dsn.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=settings.pool_size,
+        timeout=settings.connect_timeout_s,
+        command_timeout=timeout / 1000 + 5 if timeout else None,
+        max_inactive_connection_lifetime=300,
+        server_settings={
+            "application_name": "borderwatch-reads",
+            "statement_timeout": str(timeout),
+            "TimeZone": "UTC",
+        },
+    )
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory; objects stay readable after commit for the response."""
     return async_sessionmaker(engine, expire_on_commit=False)

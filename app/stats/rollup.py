@@ -52,7 +52,8 @@ _DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
 # The fine rows' day, ISO week and month, and their values of each `dims` of fatality_dim.
 _GRAINS_AND_DIMS = """CROSS JOIN LATERAL (VALUES ('day', day),
                               ('week', date_trunc('week', day::timestamp)::date),
-                              ('month', date_trunc('month', day::timestamp)::date)) AS g(grain, start)
+                              ('month', date_trunc('month', day::timestamp)::date))
+                     AS g(grain, start)
   CROSS JOIN LATERAL (VALUES ('', '', ''),
                              ('district', district_slug, ''),
                              ('perpetrator', perpetrator_slug, ''),

@@ -1,0 +1,140 @@
+"""The one statement that answers a fatalities question: the data version and the figures per
+period start and series key, read in one snapshot and one round trip.
+
+Questions that name no category read fatality_dim (bounded by the calendar and the reference
+lists); the others read the category rollups through app/stats/sources.py. The SQL text
+depends only on the question's shape (grouping, period, which filters are set, the edges of
+the range), never on its values, so asyncpg's prepared statements are reused."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from app.stats.filters import FatalitiesQuery
+from app.stats.periods import Period, next_start, period_start
+from app.stats.sources import KEY_COLUMN, conditions, union
+
+FINE = ("district", "perpetrator", "attack_type")
+# Grain of fatality_dim that whole periods of each length are read from.
+GRAIN: dict[Period, str] = {
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "quarter": "month",
+    "year": "month",
+}
+_BIND = re.compile(r"(?<![:\w]):([a-z_][a-z0-9_]*)")
+
+Statement = tuple[str, list[Any]]
+
+
+def _fine(q: FatalitiesQuery) -> list[str]:
+    """The fine dimensions q groups or filters by, in fatality_dim's order."""
+    named = {q.group_by} | {d for d in FINE if getattr(q, d)}
+    return [d for d in FINE if d in named]
+
+
+def lean(q: FatalitiesQuery) -> bool:
+    """Whether fatality_dim answers q: no category asked for, at most two fine dimensions."""
+    return not q.category and q.group_by != "category" and len(_fine(q)) <= 2
+
+
+def spans(since: date, until: date, grain: str) -> list[tuple[str, date, date]]:
+    """(grain, first, last) covering since..until: whole weeks or months at their grain, the
+    clipped ones at either edge by day."""
+    if grain == "day":
+        return [("day", since, until)]
+    unit: Period = "week" if grain == "week" else "month"
+    first = period_start(since, unit)
+    if first < since:
+        first = next_start(first, unit)
+    last = period_start(until + timedelta(days=1), unit) - timedelta(days=1)
+    if first > last:
+        return [("day", since, until)]
+    out = [(grain, first, last)]
+    if since < first:
+        out.append(("day", since, first - timedelta(days=1)))
+    if last < until:
+        out.append(("day", last + timedelta(days=1), until))
+    return out
+
+
+def _lean_rows(q: FatalitiesQuery, args: list[Any]) -> str:
+    """SELECT of (start, key, killed, injured, incidents) from fatality_dim, binding args."""
+
+    def bind(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    fine = _fine(q)
+    column = {d: ("value1", "value2")[i] for i, d in enumerate(fine)}
+    columns = {**KEY_COLUMN, **column}
+    where = [f"dims = {bind(','.join(fine))}"]
+    filters = {"province": "province_code", **column, "kind": "kind", "status": "status"}
+    for name, col in filters.items():
+        values = getattr(q, name)
+        if values:
+            where.append(f"{col} = ANY({bind(list(values))}::text[])")
+    parts = [
+        f"SELECT start, {columns[q.group_by]} AS key, killed, injured, incidents "
+        f"FROM fatality_dim WHERE grain = '{grain}' AND start BETWEEN {bind(first)} AND "
+        f"{bind(last)} AND {' AND '.join(where)}"
+        for grain, first, last in spans(q.since, q.last_day, GRAIN[q.period])
+    ]
+    return f"""SELECT date_trunc({bind(q.period)}, start::timestamp)::date AS start, key,
+               sum(killed)::bigint AS killed, sum(injured)::bigint AS injured,
+               sum(incidents)::bigint AS incidents
+          FROM ({" UNION ALL ".join(parts)}) AS picked GROUP BY 1, 2"""
+
+
+def _positional(sql: str, params: dict[str, Any], args: list[Any]) -> str:
+    """`:name` binds as asyncpg's `$n`, appending their values to args."""
+    numbers: dict[str, int] = {}
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in numbers:
+            args.append(params[name])
+            numbers[name] = len(args)
+        return f"${numbers[name]}"
+
+    return _BIND.sub(number, sql)
+
+
+def _category_rows(q: FatalitiesQuery, args: list[Any]) -> str:
+    """SELECT of (start, key, killed, injured, incidents) from the category rollups, and for
+    group_by=category a row without start and key: incidents having any of the categories."""
+    table, counted, incidents, params = conditions(q)
+    picked = union(
+        q,
+        table,
+        f"{KEY_COLUMN[q.group_by]} AS key, category, categories, killed, injured, incidents",
+        f"{counted} OR {incidents}",
+        params,
+    )
+    sql = f"""SELECT date_trunc(:period, day::timestamp)::date AS start, key,
+               coalesce(sum(killed) FILTER (WHERE {counted}), 0)::bigint AS killed,
+               coalesce(sum(injured) FILTER (WHERE {counted}), 0)::bigint AS injured,
+               coalesce(sum(incidents) FILTER (WHERE {incidents}), 0)::bigint AS incidents
+          FROM ({picked}) AS picked GROUP BY 1, 2"""
+    params["period"] = q.period
+    if q.group_by == "category":
+        _, _, _, more = conditions(q)
+        distinct = union(q, table, "incidents", "category = '' AND categories & :mask <> 0", more)
+        params.update(more)
+        sql += f""" UNION ALL SELECT NULL, NULL, 0, 0, coalesce(sum(incidents), 0)::bigint
+          FROM ({distinct}) AS anyof"""
+    return _positional(sql, params, args)
+
+
+def statement(q: FatalitiesQuery) -> Statement:
+    """SQL and arguments giving rows (seq, epoch, start, key, killed, injured, incidents): the
+    data version on every row, one row with null figures when nothing counts."""
+    args: list[Any] = []
+    rows = _lean_rows(q, args) if lean(q) else _category_rows(q, args)
+    sql = f"""WITH figures AS ({rows})
+        SELECT v.seq, v.epoch, f.start, f.key, f.killed, f.injured, f.incidents
+          FROM data_version v LEFT JOIN figures f ON true"""
+    return sql, args
