@@ -40,7 +40,8 @@ MAX_BYTES = 32 * 1024 * 1024  # per worker
 Entry = tuple[list[tuple[bytes, bytes]], bytes, bytes]  # headers, body, etag
 # The data version and the caller's key, by the key's hash, in one round trip.
 _VERSION_AND_KEY = """
-    SELECT v.seq, v.epoch, k.id, k.revoked_at IS NULL AS live, k.last_used_at
+    SELECT v.seq, v.epoch, k.id, k.id IS NOT NULL AND k.revoked_at IS NULL AS live,
+           k.last_used_at
       FROM data_version v LEFT JOIN api_keys k ON k.key_hash = $1"""
 
 
@@ -66,7 +67,7 @@ async def _version_if_allowed(state: Any, headers: Headers) -> tuple[int, int] |
         raise unavailable(
             f"The database is not reachable ({type(exc).__name__}).", state.settings.retry_after_s
         ) from None
-    if not row["live"]:  # unknown (NULL) or revoked
+    if not row["live"]:  # unknown or revoked
         return None
     last = row["last_used_at"]
     if last is None or datetime.now(UTC) - last >= TOUCH_EVERY:
