@@ -123,6 +123,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--query",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another request to measure uncached (printed with the results, not in the table)",
+    )
     args = parser.parse_args()
     ensure_wrk()
     url = database_url()
@@ -178,6 +185,8 @@ def main() -> None:
                 result[label] = wrk(STATS, args.duration)  # type: ignore[assignment]
                 if label == "uncached":
                     result["by_group"] = wrk(BY_GROUP, args.duration)  # type: ignore[assignment]
+                    for name, path in (q.split("=", 1) for q in args.query):
+                        result[name] = wrk(path, args.duration)  # type: ignore[assignment]
             finally:
                 server.terminate()
                 server.wait(timeout=30)
