@@ -75,6 +75,12 @@ def create_probe_pool(settings: Settings) -> asyncpg.Pool:
     )
 
 
+async def _keep_as_is(_: asyncpg.Connection) -> None:
+    """No reset between uses: the reads leave no session state (no SET, LISTEN, advisory
+    lock or cursor; transactions are closed by their context managers), and asyncpg's reset
+    would cost a round trip per request."""
+
+
 def create_read_pool(settings: Settings) -> asyncpg.Pool:
     """An asyncpg pool for hot reads that need no ORM (the statistics): one round trip per
     statement, prepared statements cached per connection, the engine's timeouts."""
@@ -87,6 +93,7 @@ def create_read_pool(settings: Settings) -> asyncpg.Pool:
         timeout=settings.connect_timeout_s,
         command_timeout=timeout / 1000 + 5 if timeout else None,
         max_inactive_connection_lifetime=300,
+        reset=_keep_as_is,
         server_settings={
             "application_name": "borderwatch-reads",
             "statement_timeout": str(timeout),

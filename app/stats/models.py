@@ -177,8 +177,8 @@ DIMS = (
 GRAINS = ("day", "week", "month")
 
 # Day, ISO week and month x province x none, one or two of district, perpetrator and attack
-# type x kind x status, without categories (made by migration 0004_stats_rollups): every
-# question that names no category, each incident counted once.
+# type (pairs by week and month only) x kind x status, without categories (made by migration
+# 0004_stats_rollups): every question that names no category, each incident counted once.
 fatality_dim = Table(
     "fatality_dim",
     Base.metadata,
@@ -198,6 +198,7 @@ fatality_dim = Table(
         "OR (grain = 'month' AND extract(day FROM start) = 1)",
         name="start",
     ),
+    CheckConstraint("grain <> 'day' OR dims NOT LIKE '%,%'", name="pairs"),
     UniqueConstraint(
         "dims",
         "grain",
@@ -208,5 +209,7 @@ fatality_dim = Table(
         "kind",
         "status",
         name="uq_fatality_dim_bucket",
+        # Read by index-only scans (migration 0004_stats_rollups).
+        postgresql_include=list(COUNTS),
     ),
 )

@@ -9,12 +9,13 @@ the range), never on its values, so asyncpg's prepared statements are reused."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
 from app.stats.filters import FatalitiesQuery
 from app.stats.periods import Period, next_start, period_start
-from app.stats.sources import KEY_COLUMN, conditions, union
+from app.stats.sources import DIM_COLUMN, KEY_COLUMN, conditions, union
 
 FINE = ("district", "perpetrator", "attack_type")
 # Grain of fatality_dim that whole periods of each length are read from.
@@ -62,31 +63,54 @@ def spans(since: date, until: date, grain: str) -> list[tuple[str, date, date]]:
 
 
 def _lean_rows(q: FatalitiesQuery, args: list[Any]) -> str:
-    """SELECT of (start, key, killed, injured, incidents) from fatality_dim, binding args."""
+    """SELECT of (start, key, killed, injured, incidents) from fatality_dim, binding args;
+    for two fine dimensions by day (which fatality_dim does not hold), from the fine
+    rollup's incident-level rows."""
 
     def bind(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
     fine = _fine(q)
-    column = {d: ("value1", "value2")[i] for i, d in enumerate(fine)}
-    columns = {**KEY_COLUMN, **column}
-    where = [f"dims = {bind(','.join(fine))}"]
-    filters = {"province": "province_code", **column, "kind": "kind", "status": "status"}
-    for name, col in filters.items():
-        values = getattr(q, name)
-        if values:
-            where.append(f"{col} = ANY({bind(list(values))}::text[])")
-    parts = [
-        f"SELECT start, {columns[q.group_by]} AS key, killed, injured, incidents "
-        f"FROM fatality_dim WHERE grain = '{grain}' AND start BETWEEN {bind(first)} AND "
-        f"{bind(last)} AND {' AND '.join(where)}"
-        for grain, first, last in spans(q.since, q.last_day, GRAIN[q.period])
-    ]
-    return f"""SELECT date_trunc({bind(q.period)}, start::timestamp)::date AS start, key,
-               sum(killed)::bigint AS killed, sum(injured)::bigint AS injured,
-               sum(incidents)::bigint AS incidents
+    parts = []
+    for grain, first, last in spans(q.since, q.last_day, GRAIN[q.period]):
+        by_day = grain == "day" and len(fine) == 2
+        column = (
+            {d: DIM_COLUMN[d] for d in fine}
+            if by_day
+            else {d: ("value1", "value2")[i] for i, d in enumerate(fine)}
+        )
+        where = (
+            [f"day BETWEEN {bind(first)} AND {bind(last)}", "category = ''"]
+            if by_day
+            else [
+                f"dims = {bind(','.join(fine))}",
+                f"grain = '{grain}'",
+                f"start BETWEEN {bind(first)} AND {bind(last)}",
+            ]
+        )
+        filters = {"province": "province_code", **column, "kind": "kind", "status": "status"}
+        where += [
+            f"{col} = ANY({bind(list(getattr(q, name)))}::text[])"
+            for name, col in filters.items()
+            if getattr(q, name)
+        ]
+        day = "day" if by_day else "start"
+        parts.append(
+            f"SELECT {_start(grain, q.period, bind, day)} AS start, "
+            f"{({**KEY_COLUMN, **column})[q.group_by]} AS key, killed, injured, incidents "
+            f"FROM {'fatality_rollup' if by_day else 'fatality_dim'} WHERE {' AND '.join(where)}"
+        )
+    return f"""SELECT start, key, sum(killed)::bigint AS killed,
+               sum(injured)::bigint AS injured, sum(incidents)::bigint AS incidents
           FROM ({" UNION ALL ".join(parts)}) AS picked GROUP BY 1, 2"""
+
+
+def _start(grain: str, period: Period, bind: Callable[[Any], str], column: str) -> str:
+    """The start of the period of a row of `grain`: its own start when the two agree."""
+    if grain == period:
+        return column
+    return f"date_trunc({bind(period)}, {column}::timestamp)::date"
 
 
 def _positional(sql: str, params: dict[str, Any], args: list[Any]) -> str:

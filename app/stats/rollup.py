@@ -62,11 +62,12 @@ _GRAINS_AND_DIMS = """CROSS JOIN LATERAL (VALUES ('day', day),
                              ('district,attack_type', district_slug, attack_type),
                              ('perpetrator,attack_type', perpetrator_slug, attack_type))
                      AS d(dims, value1, value2)"""
-# fatality_dim's rows of the fine rows in `source` (incident-level rows only), summed.
+# fatality_dim's rows of the fine rows in `source` (incident-level rows only), summed; pairs
+# of dimensions not by day (nearly a row per incident, which the fine rollup already is).
 _LEAN = f"""SELECT d.dims, g.grain, g.start, province_code, d.value1, d.value2, kind, status,
        sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents
   FROM {{source}} {_GRAINS_AND_DIMS}
- WHERE category = ''
+ WHERE category = '' AND (g.grain <> 'day' OR d.dims NOT LIKE '%,%')
  GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"""
 _NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
 _SUMS = "sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents"

@@ -2,7 +2,8 @@
 
 fatality_dim holds, for day, ISO week and month, the incidents' totals (every category, each
 incident once) by province, kind and status and by none, one or two of district, perpetrator
-and attack type (`dims`, their values in value1 and value2 in that order). It has no
+and attack type (`dims`, their values in value1 and value2 in that order); pairs by week and
+month only. It has no
 category columns: the `categories` mask multiplied the buckets of the older rollups by up to
 31, and questions without a category filter never need it. So every question that names no
 category reads, per period asked for, at most one row per group x province x kind x status,
@@ -74,11 +75,19 @@ UPGRADE = [
             grain = 'day'
             OR (grain = 'week' AND extract(isodow FROM start) = 1)
             OR (grain = 'month' AND extract(day FROM start) = 1)),
+        -- Pairs of dimensions by day would be a row per incident or nearly: a write would
+        -- pay for them and no question needs them (they are read from the fine rollup).
+        CONSTRAINT ck_fatality_dim_pairs CHECK (grain <> 'day' OR dims NOT LIKE '%,%'),
         -- Every question reads one dims and one grain, mostly for one or a few provinces,
-        -- over a range of starts.
+        -- over a range of starts. The counts are included so that it is read by index-only
+        -- scans: ten thousand buckets in one index range rather than on as many heap pages.
         CONSTRAINT uq_fatality_dim_bucket UNIQUE
             (dims, grain, province_code, start, value1, value2, kind, status)
+            INCLUDE (killed, injured, incidents)
     )""",
+    # Index-only scans need the visibility map: a table that is mostly updated in place
+    # is vacuumed often enough by autovacuum's defaults only when it is large.
+    "ALTER TABLE fatality_dim SET (autovacuum_vacuum_scale_factor = 0.02)",
     *(
         f"""
     INSERT INTO fatality_dim (dims, grain, start, province_code, value1, value2, kind, status,
@@ -90,7 +99,9 @@ UPGRADE = [
     HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"""
         for dims, (value1, value2) in VALUES.items()
         for grain, start in GRAINS.items()
+        if grain != "day" or "," not in dims
     ),
+    "ANALYZE fatality_dim",
 ]
 
 DOWNGRADE = ["DROP TABLE fatality_dim"]

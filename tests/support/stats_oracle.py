@@ -148,7 +148,7 @@ ROLLUP_DRIFT = text("""
                                     ('district,attack_type', t.district_slug, t.attack_type),
                                     ('perpetrator,attack_type', t.perpetrator_slug, t.attack_type))
                             AS d(dims, value1, value2)
-         WHERE t.category = ''
+         WHERE t.category = '' AND (g.grain <> 'day' OR d.dims NOT LIKE '%,%')
          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     ), lean AS (
         SELECT dims, grain, start, province_code, value1, value2, kind, status, killed,
