@@ -98,12 +98,12 @@ def _lean_rows(q: FatalitiesQuery, args: list[Any]) -> str:
         day = "day" if by_day else "start"
         parts.append(
             f"SELECT {_start(grain, q.period, bind, day)} AS start, "
-            f"{({**KEY_COLUMN, **column})[q.group_by]} AS key, killed, injured, incidents "
+            f"{({**KEY_COLUMN, **column})[q.group_by]}::text AS key, killed, injured, incidents "
             f"FROM {'fatality_rollup' if by_day else 'fatality_dim'} WHERE {' AND '.join(where)}"
         )
-    return f"""SELECT start, key, sum(killed)::bigint AS killed,
-               sum(injured)::bigint AS injured, sum(incidents)::bigint AS incidents
-          FROM ({" UNION ALL ".join(parts)}) AS picked GROUP BY 1, 2"""
+    # Not summed here: a row per bucket, added up by the caller (cheaper than PostgreSQL's
+    # hash aggregate when, as mostly, a period and key have one bucket or few).
+    return " UNION ALL ".join(parts)
 
 
 def _start(grain: str, period: Period, bind: Callable[[Any], str], column: str) -> str:
@@ -154,11 +154,12 @@ def _category_rows(q: FatalitiesQuery, args: list[Any]) -> str:
 
 
 def statement(q: FatalitiesQuery) -> Statement:
-    """SQL and arguments giving rows (seq, epoch, start, key, killed, injured, incidents): the
-    data version on every row, one row with null figures when nothing counts."""
+    """SQL and arguments giving rows (start, key, killed, injured, incidents), to be added up
+    by (start, key): first the data version as (NULL, NULL, seq, epoch, NULL), read in the
+    same snapshot; for group_by=category, (NULL, NULL, 0, 0, incidents having any of them)."""
     args: list[Any] = []
     rows = _lean_rows(q, args) if lean(q) else _category_rows(q, args)
-    sql = f"""WITH figures AS ({rows})
-        SELECT v.seq, v.epoch, f.start, f.key, f.killed, f.injured, f.incidents
-          FROM data_version v LEFT JOIN figures f ON true"""
+    sql = f"""SELECT NULL::date AS start, NULL::text AS key, seq AS killed,
+               epoch::bigint AS injured, NULL::bigint AS incidents FROM data_version
+        UNION ALL {rows}"""
     return sql, args

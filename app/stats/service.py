@@ -38,17 +38,25 @@ async def fatalities(conn: Any, names: Names, q: FatalitiesQuery) -> tuple[Versi
     rows = await conn.fetch(sql, *args)
     index = grid(q.since, q.last_day, q.period).index
     series: dict[str, Figures] = {key: {} for key in _named(q)}
-    distinct = None
-    for _, _, start, key, killed, injured, incidents in rows:
+    version, distinct = (0, 0), None
+    for start, key, killed, injured, incidents in rows:
         if start is None:
-            if key is None and incidents is not None:  # group_by=category: any of them
+            if incidents is None:
+                version = (killed, injured)
+            else:  # group_by=category: incidents having any of the categories
                 distinct = int(incidents)
-            continue
-        if killed or injured or incidents:
-            series.setdefault(key, {})[index[start]] = (killed, injured, incidents)
+        elif killed or injured or incidents:
+            figures = series.setdefault(key, {})
+            n = index[start]
+            old = figures.get(n)
+            figures[n] = (
+                (killed, injured, incidents)
+                if old is None
+                else (old[0] + killed, old[1] + injured, old[2] + incidents)
+            )
     ordered = {key: series[key] for key in sorted(series, key=lambda k: (k == "", k))}
     labels = await _labels(conn, names, q.group_by, list(ordered))
-    return (rows[0][0], rows[0][1]), Answer(ordered, labels, distinct)
+    return version, Answer(ordered, labels, distinct)
 
 
 # ---- summary ---------------------------------------------------------------------------------
