@@ -16,12 +16,15 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import QueryParams
+from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import ReadAccess
 from app.core.clock import today_karachi
 from app.core.db import SessionDep
-from app.core.errors import unavailable
+from app.core.errors import Invalid, unavailable
 from app.core.openapi import text_body
 from app.core.params import none_match
 from app.stats import filters, render, service
@@ -60,6 +63,12 @@ async def _connection(request: Request, session: SessionDep) -> AsyncIterator[An
             f"The database is not reachable or busy ({type(exc).__name__}).",
             request.app.state.settings.retry_after_s,
         ) from None
+
+
+_CSV = (
+    "text/csv; charset=utf-8",
+    {"Content-Disposition": 'attachment; filename="fatalities.csv"'},
+)
 
 
 def _names(request: Request) -> Names:
@@ -124,12 +133,7 @@ async def fatalities(
         async def render_() -> Rendered:
             version, answer = await service.fatalities(conn, names, query)
             if query.format == "csv":
-                return (
-                    version,
-                    render.to_csv(query, answer),
-                    "text/csv; charset=utf-8",
-                    {"Content-Disposition": 'attachment; filename="fatalities.csv"'},
-                )
+                return version, render.to_csv(query, answer), *_CSV
             return version, render.to_json(query, answer), "application/json", {}
 
         return await _answer(request, conn, ("fatalities", query), render_)
@@ -162,3 +166,64 @@ async def summary(
             return version, body, "application/json", {}
 
         return await _answer(request, conn, ("summary", query, today_karachi()), render_)
+
+
+# ---- the fast lane -----------------------------------------------------------------------------
+
+_FIELDS = set(FatalitiesQuery.model_fields)
+_SINGLE = {"since", "until", "period", "group_by", "cumulative", "format"}
+
+
+def _plain_query(query_string: bytes) -> FatalitiesQuery | None:
+    """The question of a fatalities request if it is plainly valid, else None (the route
+    then answers it, 422 included): only known parameters, single-valued ones once."""
+    params = QueryParams(query_string.decode("latin-1"))
+    data: dict[str, Any] = {}
+    for name in params:
+        values = params.getlist(name)
+        if name not in _FIELDS or (name in _SINGLE and len(values) > 1):
+            return None
+        data[name] = values[0] if name in _SINGLE else values
+    try:
+        query = FatalitiesQuery.model_validate(data)
+    except ValidationError:
+        return None
+    return query.model_copy(update={"until": query.last_day})
+
+
+async def fatalities_directly(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer `GET /v1/stats/fatalities` as the route would, without FastAPI's routing,
+    dependencies and parameter parsing (most of the cost of a small answer), for a caller
+    already let in (app/stats/cache.py); False, having sent nothing, when the route should
+    answer instead: another path, a parameter the route would refuse, or dependencies
+    overridden (tests, which the route honours and this lane cannot)."""
+    app = scope["app"]
+    if scope["path"] != "/v1/stats/fatalities" or app.dependency_overrides:
+        return False
+    query = _plain_query(scope["query_string"])
+    if query is None:
+        return False
+    request = Request(scope, receive)
+    names = _names(request)
+    try:
+        async with app.state.reads.acquire() as conn:
+            known = await names.current(conn, filters.named_codes(query))
+            try:
+                filters.check(query, known)
+            except Invalid:
+                return False
+
+            async def render_() -> Rendered:
+                version, answer = await service.fatalities(conn, names, query)
+                if query.format == "csv":
+                    return version, render.to_csv(query, answer), *_CSV
+                return version, render.to_json(query, answer), "application/json", {}
+
+            response = await _answer(request, conn, ("fatalities", query), render_)
+    except UNAVAILABLE as exc:
+        raise unavailable(
+            f"The database is not reachable or busy ({type(exc).__name__}).",
+            app.state.settings.retry_after_s,
+        ) from None
+    await response(scope, receive, send)
+    return True

@@ -109,3 +109,95 @@ async def test_without_public_reads_the_cache_still_asks_for_a_key(private: Site
     summary = await private.client.get("/v1/stats/summary")
     assert_problem(summary, 401)
     assert cache.hits == hits + 1
+
+
+@pytest.fixture(scope="module")
+async def uncached() -> AsyncIterator[Site]:
+    async with committed_site(stats_cache=False) as site:
+        rows = [
+            incident(),
+            incident(occurred_on="2022-03-04", perpetrator="bla", kind="border_clash"),
+            incident(
+                occurred_on="2024-02-13",
+                province="PK-BA",
+                district="quetta",
+                location={"type": "Point", "coordinates": [66.99, 30.18]},
+                casualties=[{"category": "militants", "killed": 3, "injured": 0}],
+                fatality_range=None,
+            ),
+        ]
+        r = await site.client.post(
+            "/v1/incidents:batch", json={"incidents": rows}, headers=site.editor
+        )
+        assert r.status_code == 201, r.text
+        yield site
+
+
+FAST_LANE_QUESTIONS = [
+    "",
+    "?period=week&group_by=district&province=PK-KP",
+    "?period=week&group_by=district&perpetrator=ttp&since=2022-02-17",
+    "?period=day&group_by=none&since=2023-01-25&until=2023-02-07&cumulative=true",
+    "?period=quarter&group_by=category&category=police,civilians",
+    "?group_by=kind&category=militants&category=police&format=csv",
+    "?period=year&group_by=attack_type&district=quetta,peshawar&attack_type=ied",
+    "?period=month&group_by=perpetrator&status=reported&kind=attack,border_clash",
+    # refused: the route answers them, the same way
+    "?province=PK-XX",
+    "?period=decade",
+    "?provnce=PK-KP",
+    "?period=week&period=month",
+]
+
+
+@pytest.mark.parametrize("question", FAST_LANE_QUESTIONS)
+async def test_the_fast_lane_answers_exactly_as_the_route(uncached: Site, question: str) -> None:
+    from app.core.db import get_session
+
+    url = "/v1/stats/fatalities" + question
+    direct = await uncached.client.get(url)
+    # Overridden dependencies send every request through FastAPI's route.
+    uncached.app.dependency_overrides[get_session] = get_session
+    try:
+        routed = await uncached.client.get(url)
+        etag = routed.headers.get("etag")
+        routed_304 = await uncached.client.get(url, headers={"If-None-Match": etag or "x"})
+    finally:
+        uncached.app.dependency_overrides.clear()
+    direct_304 = await uncached.client.get(url, headers={"If-None-Match": etag or "x"})
+    assert direct.status_code == routed.status_code
+    assert direct.content == routed.content
+    assert direct.headers.items() == routed.headers.items()
+    assert direct_304.status_code == routed_304.status_code
+    assert direct_304.headers.items() == routed_304.headers.items()
+
+
+@pytest.mark.parametrize(
+    ("question", "taken"),
+    [(q, True) for q in FAST_LANE_QUESTIONS[:8]] + [(q, False) for q in FAST_LANE_QUESTIONS[8:]],
+)
+async def test_the_fast_lane_takes_plain_questions_only(
+    uncached: Site, question: str, taken: bool
+) -> None:
+    from app.stats.router import fatalities_directly
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/v1/stats/fatalities",
+        "query_string": question.removeprefix("?").encode(),
+        "headers": [],
+        "app": uncached.app,
+    }
+    assert await fatalities_directly(scope, receive, send) is taken
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == (
+        [200] if taken else []
+    )
