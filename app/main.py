@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -16,7 +17,7 @@ from app.auth.dependencies import document_optional_keys
 from app.auth.router import router as apikeys_router
 from app.core import audit, dataversion, idempotency
 from app.core.config import Settings, cors_origins, get_settings
-from app.core.db import create_engine, create_probe_pool, create_sessionmaker
+from app.core.db import create_engine, create_probe_pool, create_read_pool, create_sessionmaker
 from app.core.docs import install_docs
 from app.core.errors import document_problems, install_error_handlers, problems_router
 from app.core.health import router as health_router
@@ -65,9 +66,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.probe = await create_probe_pool(settings)
+        app.state.reads = await create_read_pool(settings)
+        # What is loaded by now (the modules, the app, the schemas) lives as long as the
+        # process: keep it out of the collector's full passes, which otherwise walk it all
+        # every few hundred requests that allocate (a statistics answer's rows).
+        if not gc.get_freeze_count():  # once per process, not once per app (tests make many)
+            gc.freeze()
         try:
             yield
         finally:
+            await app.state.reads.close()
             await app.state.probe.close()
             await engine.dispose()
 

@@ -63,7 +63,7 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
 
         async def commit() -> None:
             # A COMMIT runs the deferred triggers (the checks, and the numbering of the
-            # revisions and the rollups, migration 0004_changes_at_commit); releasing a
+            # revisions and the rollups, migration 0005_changes_at_commit); releasing a
             # savepoint does not, so run them here as the commit would.
             await session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
             await session.execute(text("SET CONSTRAINTS ALL DEFERRED"))

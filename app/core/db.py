@@ -75,6 +75,33 @@ def create_probe_pool(settings: Settings) -> asyncpg.Pool:
     )
 
 
+async def _keep_as_is(_: asyncpg.Connection) -> None:
+    """No reset between uses: the reads leave no session state (no SET, LISTEN, advisory
+    lock or cursor; transactions are closed by their context managers), and asyncpg's reset
+    would cost a round trip per request."""
+
+
+def create_read_pool(settings: Settings) -> asyncpg.Pool:
+    """An asyncpg pool for hot reads that need no ORM (the statistics): one round trip per
+    statement, prepared statements cached per connection, the engine's timeouts."""
+    dsn = make_url(settings.database_url).set(drivername="postgresql")
+    timeout = settings.statement_timeout_ms
+    return asyncpg.create_pool(
+        dsn.render_as_string(hide_password=False),
+        min_size=0,
+        max_size=settings.pool_size,
+        timeout=settings.connect_timeout_s,
+        command_timeout=timeout / 1000 + 5 if timeout else None,
+        max_inactive_connection_lifetime=300,
+        reset=_keep_as_is,
+        server_settings={
+            "application_name": "borderwatch-reads",
+            "statement_timeout": str(timeout),
+            "TimeZone": "UTC",
+        },
+    )
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Session factory; objects stay readable after commit for the response."""
     return async_sessionmaker(engine, expire_on_commit=False)

@@ -232,7 +232,7 @@ class IncidentRevision(Base):
 
 # Revisions of transactions not yet committed, and one mark per such transaction; the mark's
 # deferred trigger moves the revisions into incident_revisions inside the COMMIT, numbered
-# in commit order, and moves the rollups (migration 0004_changes_at_commit). Unlogged: no
+# in commit order, and moves the rollups (migration 0005_changes_at_commit). Unlogged: no
 # row outlives its transaction.
 pending_revisions = Table(
     "pending_revisions",

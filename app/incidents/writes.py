@@ -127,7 +127,7 @@ class NewIncident:
 
 # Revisions wait in pending_revisions, and the transaction is marked in pending_commit, until
 # the COMMIT numbers them in commit order and moves the rollups (migration
-# 0004_changes_at_commit): nothing a write does before its commit holds up another writer.
+# 0005_changes_at_commit): nothing a write does before its commit holds up another writer.
 _MARK = "INSERT INTO pending_commit DEFAULT VALUES ON CONFLICT DO NOTHING"
 
 # Bulk writes send one array per column and let PostgreSQL unnest them: one statement per

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import BASELINE, today_karachi
 from app.core.errors import Invalid
 from app.core.params import Codes, IsoDate, split_codes, unknown_codes
-from app.reference.service import load_references
 from app.reference.vocab import AttackType, CasualtyCategory, Kind, live_statuses
 from app.stats.periods import MIN_DAYS, Period
 
@@ -110,15 +109,19 @@ class FatalitiesQuery(StatsFilters):
         ]
 
 
-async def check(session: AsyncSession, q: StatsFilters) -> None:
-    """Invalid naming every parameter that breaks a rule."""
+def named_codes(q: StatsFilters) -> dict[str, set[str]]:
+    """The reference codes q names, by kind (province, district, perpetrator)."""
+    return {kind: set(getattr(q, kind)) for kind in ("province", "district", "perpetrator")}
+
+
+def check(q: StatsFilters, known: Mapping[str, Collection[str]]) -> None:
+    """Invalid naming every parameter that breaks a rule; `known` holds the codes that exist,
+    by kind."""
     errors = q.range_errors()
     if isinstance(q, FatalitiesQuery) and not errors:
         errors += q.size_errors()
-    if q.province or q.district or q.perpetrator:
-        refs = await load_references(session)
-        errors += unknown_codes("province", q.province, refs.provinces)
-        errors += unknown_codes("district", q.district, refs.districts)
-        errors += unknown_codes("perpetrator", q.perpetrator, refs.actors)
+    for kind in ("province", "district", "perpetrator"):
+        if getattr(q, kind):
+            errors += unknown_codes(kind, getattr(q, kind), known[kind])
     if errors:
         raise Invalid(errors)

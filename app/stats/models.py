@@ -1,5 +1,6 @@
-"""The statistics rollups as Core tables (made by migration 0001_schema, kept exact in SQL by
-app/stats/rollup.py); declared so that the drift test covers them like every other table."""
+"""The statistics rollups as Core tables (made by migrations 0001_schema and 0004_stats_rollups,
+kept exact in SQL by app/stats/rollup.py); declared so that the drift test covers them like
+every other table."""
 
 from __future__ import annotations
 
@@ -159,5 +160,56 @@ fatality_monthly_dim = Table(
         "category",
         "categories",
         name="uq_fatality_monthly_dim_bucket",
+    ),
+)
+
+# Which fine dimensions a fatality_dim row is broken down by; value1 and value2 hold their
+# values in this order.
+DIMS = (
+    "",
+    "district",
+    "perpetrator",
+    "attack_type",
+    "district,perpetrator",
+    "district,attack_type",
+    "perpetrator,attack_type",
+)
+GRAINS = ("day", "week", "month")
+
+# Day, ISO week and month x province x none, one or two of district, perpetrator and attack
+# type (pairs by week and month only) x kind x status, without categories (made by migration
+# 0004_stats_rollups): every question that names no category, each incident counted once.
+fatality_dim = Table(
+    "fatality_dim",
+    Base.metadata,
+    _text("dims"),
+    _text("grain"),
+    Column("start", Date, nullable=False),
+    _text("province_code"),
+    _text("value1", "''"),
+    _text("value2", "''"),
+    _text("kind"),
+    _text("status"),
+    *_counts(),
+    CheckConstraint(column("dims").in_(DIMS), name="dims"),
+    CheckConstraint(column("grain").in_(GRAINS), name="grain"),
+    CheckConstraint(
+        "grain = 'day' OR (grain = 'week' AND extract(isodow FROM start) = 1) "
+        "OR (grain = 'month' AND extract(day FROM start) = 1)",
+        name="start",
+    ),
+    CheckConstraint("grain <> 'day' OR dims NOT LIKE '%,%'", name="pairs"),
+    UniqueConstraint(
+        "dims",
+        "grain",
+        "province_code",
+        "start",
+        "value1",
+        "value2",
+        "kind",
+        "status",
+        name="uq_fatality_dim_bucket",
+        # Read by index-only scans (migration 0004_stats_rollups).
+        postgresql_include=list(COUNTS),
     ),
 )

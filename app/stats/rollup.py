@@ -1,5 +1,5 @@
 """The statistics rollups: kept exact by every incident write inside its COMMIT (the trigger
-of migration 0004_changes_at_commit adds what each revision's document contributes after the
+of migration 0005_changes_at_commit adds what each revision's document contributes after the
 write and subtracts what it contributed before), and rebuilt here from the incidents' rows."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.stats.models import (
     COUNTS,
     fatality_daily,
+    fatality_dim,
     fatality_monthly,
     fatality_monthly_dim,
     fatality_rollup,
@@ -25,6 +26,7 @@ KEY = _key(fatality_rollup)
 DAILY_KEY = _key(fatality_daily)
 MONTHLY_KEY = _key(fatality_monthly)
 DIM_KEY = _key(fatality_monthly_dim)  # the SELECTs below list their columns in this order
+LEAN_KEY = _key(fatality_dim)
 _KEY = ", ".join(KEY)
 _DAILY_KEY = ", ".join(DAILY_KEY)
 _MONTHLY_KEY = ", ".join(MONTHLY_KEY)
@@ -33,9 +35,30 @@ _DIM_KEY = ", ".join(DIM_KEY)
 _DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
                                     ('perpetrator', perpetrator_slug),
                                     ('attack_type', attack_type)) AS dim(dimension, value)"""
+# The fine rows' day, ISO week and month, and their values of each `dims` of fatality_dim.
+_GRAINS_AND_DIMS = """CROSS JOIN LATERAL (VALUES ('day', day),
+                              ('week', date_trunc('week', day::timestamp)::date),
+                              ('month', date_trunc('month', day::timestamp)::date))
+                     AS g(grain, start)
+  CROSS JOIN LATERAL (VALUES ('', '', ''),
+                             ('district', district_slug, ''),
+                             ('perpetrator', perpetrator_slug, ''),
+                             ('attack_type', attack_type, ''),
+                             ('district,perpetrator', district_slug, perpetrator_slug),
+                             ('district,attack_type', district_slug, attack_type),
+                             ('perpetrator,attack_type', perpetrator_slug, attack_type))
+                     AS d(dims, value1, value2)"""
+# fatality_dim's rows of the fine rows in `source` (incident-level rows only), summed; pairs
+# of dimensions not by day (nearly a row per incident, which the fine rollup already is).
+_LEAN = f"""SELECT d.dims, g.grain, g.start, province_code, d.value1, d.value2, kind, status,
+       sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents
+  FROM {{source}} {_GRAINS_AND_DIMS}
+ WHERE category = '' AND (g.grain <> 'day' OR d.dims NOT LIKE '%,%')
+ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"""
 
 
 _REBUILD = [
+    "DELETE FROM fatality_dim",
     "DELETE FROM fatality_monthly_dim",
     "DELETE FROM fatality_monthly",
     "DELETE FROM fatality_daily",
@@ -55,6 +78,8 @@ _REBUILD = [
                dim.value, kind, status, category, categories, sum(killed), sum(injured),
                sum(incidents)
           FROM fatality_rollup {_DIMENSIONS} GROUP BY 1, 2, 3, 4, 5, 6, 7, 8""",
+    f"""INSERT INTO fatality_dim ({", ".join(LEAN_KEY)}, killed, injured, incidents)
+        {_LEAN.format(source="fatality_rollup")}""",
 ]
 
 

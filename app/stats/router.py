@@ -1,28 +1,82 @@
 """HTTP routes of the statistics: cacheable (ETag from the data version, 304, Cache-Control);
-app/stats/cache.py serves answers again while the data version stays the same."""
+app/stats/cache.py serves answers again while the data version stays the same.
+
+The figures and the data version they stand at are read in one statement on an asyncpg
+connection (the app's read pool, or the request's session connection when it already holds
+a transaction, so that a request sees its own snapshot), and the answer is written as bytes
+without a response model in between."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.datastructures import QueryParams
+from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import ReadAccess
-from app.core import dataversion
 from app.core.clock import today_karachi
 from app.core.db import SessionDep
+from app.core.errors import Invalid, unavailable
 from app.core.openapi import text_body
 from app.core.params import none_match
-from app.stats import filters, service
+from app.stats import filters, render, service
 from app.stats.filters import FatalitiesQuery, StatsFilters
+from app.stats.names import Names
 from app.stats.schemas import FATALITIES_CSV, FatalitiesOut, SummaryOut
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAccess])
 
-Rendered = tuple[bytes, str, dict[str, str]]  # body, media type, extra headers
+Rendered = tuple[service.Version, bytes, str, dict[str, str]]  # version, body, type, headers
+# Errors that mean the database cannot answer now (503), not that the question is wrong.
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.QueryCanceledError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+
+
+@asynccontextmanager
+async def _connection(request: Request, session: SessionDep) -> AsyncIterator[Any]:
+    """An asyncpg connection for the request: the session's when it is bound to a connection
+    or in a transaction (its snapshot: a test's transaction, a read after a write), else one
+    from the app's read pool."""
+    try:
+        if session.in_transaction() or isinstance(session.bind, AsyncConnection):
+            raw = await (await session.connection()).get_raw_connection()
+            yield raw.driver_connection
+        else:
+            async with request.app.state.reads.acquire() as conn:
+                yield conn
+    except UNAVAILABLE as exc:
+        raise unavailable(
+            f"The database is not reachable or busy ({type(exc).__name__}).",
+            request.app.state.settings.retry_after_s,
+        ) from None
+
+
+_CSV = (
+    "text/csv; charset=utf-8",
+    {"Content-Disposition": 'attachment; filename="fatalities.csv"'},
+)
+
+
+def _names(request: Request) -> Names:
+    """The app's copy of the reference names (made on first use)."""
+    names: Names | None = getattr(request.app.state, "stats_names", None)
+    if names is None:
+        names = request.app.state.stats_names = Names()
+    return names
 
 
 def _cache_control(request: Request) -> str:
@@ -31,39 +85,23 @@ def _cache_control(request: Request) -> str:
 
 
 async def _answer(
-    request: Request,
-    session: SessionDep,
-    key: tuple[Any, ...],
-    render: Callable[[], Awaitable[Rendered]],
+    request: Request, conn: Any, key: tuple[Any, ...], render: Callable[[], Awaitable[Rendered]]
 ) -> Response:
-    """304 or a new answer, under the ETag of the data version.
-
-    Every incident write bumps the data version in its own transaction, so an answer
-    rendered between two reads of the same version saw exactly that version's data.
-    """
-    version, epoch = await dataversion.stamp(request, session)
+    """304 or a new answer, under the ETag of the data version its figures were read at."""
     digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
-    for _ in range(3):
-        etag = f'"{version}.{epoch}-{digest}"'
-        headers = {
-            "ETag": etag,
-            "Cache-Control": _cache_control(request),
-            "X-Data-Version": str(version),
-        }
-        if none_match(request.headers.get("if-none-match"), etag):
+    headers = {"Cache-Control": _cache_control(request)}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        seq, epoch = await conn.fetchrow("SELECT seq, epoch FROM data_version")
+        etag = f'"{seq}.{epoch}-{digest}"'
+        if none_match(if_none_match, etag):
+            headers |= {"ETag": etag, "X-Data-Version": str(seq)}
             return Response(status_code=304, headers=headers)
-        body, media_type, extra = await render()
-        after, after_epoch = await dataversion.stamp(request, session)
-        # StatsCache (app/stats/cache.py) keeps the answers that carry an ETag.
-        if (after, after_epoch) == (version, epoch):
-            return Response(body, media_type=media_type, headers={**headers, **extra})
-        version, epoch = after, after_epoch  # a write landed meanwhile: render again
-    # Writes keep landing: answer without a validator rather than with a wrong one.
-    return Response(body, media_type=media_type, headers={"Cache-Control": "no-store", **extra})
-
-
-def _json(result: dict[str, Any]) -> Rendered:
-    return json.dumps(result, separators=(",", ":")).encode(), "application/json", {}
+    # The version comes from the statement that read the figures: the same snapshot.
+    (seq, epoch), body, media_type, extra = await render()
+    # StatsCache (app/stats/cache.py) keeps the answers that carry an ETag.
+    headers |= {"ETag": f'"{seq}.{epoch}-{digest}"', "X-Data-Version": str(seq), **extra}
+    return Response(body, media_type=media_type, headers=headers)
 
 
 @router.get(
@@ -88,19 +126,17 @@ async def fatalities(
     killed and injured count, and `incidents` counts incidents having one of them.
     Multi-valued filters take comma-separated values."""
     query = query.model_copy(update={"until": query.last_day})
-    await filters.check(session, query)
+    names = _names(request)
+    async with _connection(request, session) as conn:
+        filters.check(query, await names.current(conn, filters.named_codes(query)))
 
-    async def render() -> Rendered:
-        result = await service.fatalities(session, query)
-        if query.format == "csv":
-            return (
-                service.fatalities_csv(result).encode(),
-                "text/csv; charset=utf-8",
-                {"Content-Disposition": 'attachment; filename="fatalities.csv"'},
-            )
-        return _json(result)
+        async def render_() -> Rendered:
+            version, answer = await service.fatalities(conn, names, query)
+            if query.format == "csv":
+                return version, render.to_csv(query, answer), *_CSV
+            return version, render.to_json(query, answer), "application/json", {}
 
-    return await _answer(request, session, ("fatalities", query), render)
+        return await _answer(request, conn, ("fatalities", query), render_)
 
 
 @router.get(
@@ -120,9 +156,74 @@ async def summary(
     latest one. Takes the filters of /v1/stats/fatalities: `kind=attack` counts attacks
     only, as PIPS does; with security operations, as CRSS does."""
     query = query.model_copy(update={"until": query.last_day})
-    await filters.check(session, query)
+    names = _names(request)
+    async with _connection(request, session) as conn:
+        filters.check(query, await names.current(conn, filters.named_codes(query)))
 
-    async def render() -> Rendered:
-        return _json(await service.summary(session, query))
+        async def render_() -> Rendered:
+            version, result = await service.summary(conn, names, query)
+            body = json.dumps(result, separators=(",", ":")).encode()
+            return version, body, "application/json", {}
 
-    return await _answer(request, session, ("summary", query, today_karachi()), render)
+        return await _answer(request, conn, ("summary", query, today_karachi()), render_)
+
+
+# ---- the fast lane -----------------------------------------------------------------------------
+
+_FIELDS = set(FatalitiesQuery.model_fields)
+_SINGLE = {"since", "until", "period", "group_by", "cumulative", "format"}
+
+
+def _plain_query(query_string: bytes) -> FatalitiesQuery | None:
+    """The question of a fatalities request if it is plainly valid, else None (the route
+    then answers it, 422 included): only known parameters, single-valued ones once."""
+    params = QueryParams(query_string.decode("latin-1"))
+    data: dict[str, Any] = {}
+    for name in params:
+        values = params.getlist(name)
+        if name not in _FIELDS or (name in _SINGLE and len(values) > 1):
+            return None
+        data[name] = values[0] if name in _SINGLE else values
+    try:
+        query = FatalitiesQuery.model_validate(data)
+    except ValidationError:
+        return None
+    return query.model_copy(update={"until": query.last_day})
+
+
+async def fatalities_directly(scope: Scope, receive: Receive, send: Send) -> bool:
+    """Answer `GET /v1/stats/fatalities` as the route would, without FastAPI's routing,
+    dependencies and parameter parsing (most of the cost of a small answer), for a caller
+    already let in (app/stats/cache.py); False, having sent nothing, when the route should
+    answer instead: another path, a parameter the route would refuse, or dependencies
+    overridden (tests, which the route honours and this lane cannot)."""
+    app = scope["app"]
+    if scope["path"] != "/v1/stats/fatalities" or app.dependency_overrides:
+        return False
+    query = _plain_query(scope["query_string"])
+    if query is None:
+        return False
+    request = Request(scope, receive)
+    names = _names(request)
+    try:
+        async with app.state.reads.acquire() as conn:
+            known = await names.current(conn, filters.named_codes(query))
+            try:
+                filters.check(query, known)
+            except Invalid:
+                return False
+
+            async def render_() -> Rendered:
+                version, answer = await service.fatalities(conn, names, query)
+                if query.format == "csv":
+                    return version, render.to_csv(query, answer), *_CSV
+                return version, render.to_json(query, answer), "application/json", {}
+
+            response = await _answer(request, conn, ("fatalities", query), render_)
+    except UNAVAILABLE as exc:
+        raise unavailable(
+            f"The database is not reachable or busy ({type(exc).__name__}).",
+            app.state.settings.retry_after_s,
+        ) from None
+    await response(scope, receive, send)
+    return True

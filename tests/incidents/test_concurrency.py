@@ -203,7 +203,7 @@ async def test_cached_statistics_change_with_the_first_committed_write(live: Sit
     assert (
         await live.client.get(url, headers={"If-None-Match": first.headers["etag"]})
     ).status_code == 200
-    keyed = await live.client.get(url, headers=live.analyst)  # with a key: not from the cache
+    keyed = await live.client.get(url, headers=live.analyst)  # with a key: the same answer
     assert keyed.json() == after.json()
 
     from app.stats import rollup

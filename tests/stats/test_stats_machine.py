@@ -58,6 +58,10 @@ QUESTIONS: list[dict[str, str]] = [
         "until": "2023-03-31",
     },
     {"group_by": "kind", "status": "verified,disputed", "province": "PK-KP"},
+    # fatality_dim by week with a pair of fine dimensions, the first week clipped
+    {"period": "week", "group_by": "district", "perpetrator": "ttp", "since": "2022-02-17"},
+    {"period": "month", "group_by": "attack_type", "district": "peshawar,quetta"},
+    {"period": "day", "group_by": "perpetrator", "since": "2023-01-01", "until": "2023-01-31"},
 ]
 
 dates = st.dates(BASELINE, today_karachi())
@@ -123,6 +127,7 @@ class Harness:
                 text(
                     "TRUNCATE incident_revisions, casualties, incident_sources, incident_tags,"
                     " incidents, fatality_rollup, fatality_daily, fatality_monthly, fatality_monthly_dim,"
+                    " fatality_dim,"
                     " idempotency_keys"
                 )
             )

@@ -132,6 +132,28 @@ ROLLUP_DRIFT = text("""
         SELECT dimension, month, province_code, value, kind, status, category, categories,
                killed, injured, incidents
           FROM fatality_monthly_dim WHERE killed <> 0 OR injured <> 0 OR incidents <> 0
+    ), lean_truth AS (
+        SELECT d.dims, g.grain, g.start, t.province_code, d.value1, d.value2, t.kind, t.status,
+               sum(t.killed), sum(t.injured), sum(t.incidents)
+          FROM truth t
+         CROSS JOIN LATERAL (VALUES ('day', t.day),
+                                    ('week', date_trunc('week', t.day::timestamp)::date),
+                                    ('month', date_trunc('month', t.day::timestamp)::date))
+                            AS g(grain, start)
+         CROSS JOIN LATERAL (VALUES ('', '', ''),
+                                    ('district', t.district_slug, ''),
+                                    ('perpetrator', t.perpetrator_slug, ''),
+                                    ('attack_type', t.attack_type, ''),
+                                    ('district,perpetrator', t.district_slug, t.perpetrator_slug),
+                                    ('district,attack_type', t.district_slug, t.attack_type),
+                                    ('perpetrator,attack_type', t.perpetrator_slug, t.attack_type))
+                            AS d(dims, value1, value2)
+         WHERE t.category = '' AND (g.grain <> 'day' OR d.dims NOT LIKE '%,%')
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ), lean AS (
+        SELECT dims, grain, start, province_code, value1, value2, kind, status, killed,
+               injured, incidents
+          FROM fatality_dim WHERE killed <> 0 OR injured <> 0 OR incidents <> 0
     )
     SELECT (SELECT count(*) FROM (SELECT * FROM truth EXCEPT SELECT * FROM stored) a)
          + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT SELECT * FROM truth) b)
@@ -141,6 +163,8 @@ ROLLUP_DRIFT = text("""
          + (SELECT count(*) FROM (SELECT * FROM monthly EXCEPT SELECT * FROM monthly_truth) f)
          + (SELECT count(*) FROM (SELECT * FROM dim_truth EXCEPT SELECT * FROM dim) g)
          + (SELECT count(*) FROM (SELECT * FROM dim EXCEPT SELECT * FROM dim_truth) h)
+         + (SELECT count(*) FROM (SELECT * FROM lean_truth EXCEPT SELECT * FROM lean) i)
+         + (SELECT count(*) FROM (SELECT * FROM lean EXCEPT SELECT * FROM lean_truth) j)
 """)
 
 

@@ -18,8 +18,8 @@ concurrent writers queued behind a holder that sat idle in transaction. Now:
   the statistics tests compare the rollups with a recount from the rows after every step,
   so the two cannot drift apart unnoticed.
 
-Revision ID: 0004_changes_at_commit
-Revises: 0003_stored_documents
+Revision ID: 0005_changes_at_commit
+Revises: 0004_stats_rollups
 Create Date: 2026-11-29
 """
 
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_changes_at_commit"
-down_revision: str | None = "0003_stored_documents"
+revision: str = "0005_changes_at_commit"
+down_revision: str | None = "0004_stats_rollups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -49,6 +49,7 @@ FINE = (
 DAILY = ("day", "province_code", "kind", "status", "category", "categories")
 MONTHLY = ("month", "province_code", "kind", "status", "category", "categories")
 DIM = ("month", "province_code", "dimension", "value", "kind", "status", "category", "categories")
+LEAN = ("dims", "grain", "start", "province_code", "value1", "value2", "kind", "status")
 SUMS = "sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents"
 NONZERO = "HAVING sum(killed) <> 0 OR sum(injured) <> 0 OR sum(incidents) <> 0"
 _CATEGORY_ARRAY = "ARRAY[" + ", ".join(f"'{c}'" for c in CATEGORIES) + "]::text[]"
@@ -72,6 +73,25 @@ def _add_to(table: str, delta: str, key: tuple[str, ...]) -> str:
 
 _FINE = ", ".join(FINE)
 _DAILY = ", ".join(DAILY[1:])
+# fatality_dim (0004_stats_rollups): incident-level rows by day, ISO week and month, for
+# none, one or two of the dimensions; pairs not by day.
+_LEAN = """SELECT d.dims, g.grain, g.start, province_code, d.value1, d.value2, kind, status,
+           sum(killed) AS killed, sum(injured) AS injured, sum(incidents) AS incidents
+      FROM delta
+     CROSS JOIN LATERAL (VALUES ('day', day),
+                                ('week', date_trunc('week', day::timestamp)::date),
+                                ('month', date_trunc('month', day::timestamp)::date))
+                     AS g(grain, start)
+     CROSS JOIN LATERAL (VALUES ('', '', ''),
+                                ('district', district_slug, ''),
+                                ('perpetrator', perpetrator_slug, ''),
+                                ('attack_type', attack_type, ''),
+                                ('district,perpetrator', district_slug, perpetrator_slug),
+                                ('district,attack_type', district_slug, attack_type),
+                                ('perpetrator,attack_type', perpetrator_slug, attack_type))
+                     AS d(dims, value1, value2)
+     WHERE category = '' AND (g.grain <> 'day' OR d.dims NOT LIKE '%,%')
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"""
 _DIMENSIONS = """CROSS JOIN LATERAL (VALUES ('district', district_slug),
                                         ('perpetrator', perpetrator_slug),
                                         ('attack_type', attack_type)) AS dim(dimension, value)"""
@@ -102,10 +122,13 @@ def _apply_function(name: str, settings: str) -> str:
                dim.dimension, dim.value, kind, status, category, categories, {SUMS}
           FROM delta {_DIMENSIONS}
          GROUP BY 1, 2, 3, 4, 5, 6, 7, 8 {NONZERO}
+    ), lean_delta AS (
+        {_LEAN} {NONZERO}
     ), {_add_to("fatality_rollup", "delta", FINE)},
     {_add_to("fatality_daily", "daily_delta", DAILY)},
     {_add_to("fatality_monthly", "monthly_delta", MONTHLY)},
-    {_add_to("fatality_monthly_dim", "dim_delta", DIM)}
+    {_add_to("fatality_monthly_dim", "dim_delta", DIM)},
+    {_add_to("fatality_dim", "lean_delta", LEAN)}
     SELECT NULL INTO last_seq;  -- the CTEs above do the work
     END
     $fn$"""
