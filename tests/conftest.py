@@ -65,8 +65,12 @@ async def db(app: FastAPI) -> AsyncIterator[AsyncSession]:
             # A COMMIT runs the deferred triggers (the checks, and the numbering of the
             # revisions and the rollups, migration 0005_changes_at_commit); releasing a
             # savepoint does not, so run them here as the commit would.
-            await session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
-            await session.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+            try:
+                await session.execute(text("SET CONSTRAINTS ALL IMMEDIATE"))
+                await session.execute(text("SET CONSTRAINTS ALL DEFERRED"))
+            except Exception:
+                await session.rollback()  # as a failed COMMIT leaves nothing behind
+                raise
             await savepoint_commit()
 
         session.commit = commit  # type: ignore[method-assign]

@@ -318,6 +318,16 @@ def _pg_error(exc: BaseException) -> BaseException | None:
 CONSTRAINT_FIELDS: dict[str, str] = {}
 
 
+# Constraints no input can break, only a defect of the service (the rollups' counts never
+# below zero): breaking one is a 500, not a 422 telling the client to fix a valid body.
+INTERNAL_CONSTRAINTS: set[str] = set()
+
+
+def register_internal_constraints(names: Iterable[str]) -> None:
+    """Declare constraints that only a defect of the service can break."""
+    INTERNAL_CONSTRAINTS.update(names)
+
+
 def register_constraint_fields(mapping: Mapping[str, str]) -> None:
     """Declare which input field each named constraint of a domain's tables checks."""
     CONSTRAINT_FIELDS.update(mapping)
@@ -330,6 +340,13 @@ def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
         return Problem(409, "A resource with the same identity already exists.", type_="conflict")
     if isinstance(pg, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
         constraint = getattr(pg, "constraint_name", None) or ""
+        if constraint in INTERNAL_CONSTRAINTS:
+            log.error("a write broke %s: the statistics drifted; nothing was stored", constraint)
+            return Problem(
+                500,
+                "The write would have left the statistics inconsistent; nothing was stored.",
+                type_="internal-error",
+            )
         log.warning("database refused a write: %s (%s)", type(pg).__name__, constraint)
         referenced = isinstance(pg, asyncpg.ForeignKeyViolationError)
         return validation_problem(

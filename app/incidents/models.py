@@ -89,7 +89,6 @@ class Incident(Base):
             ["district_slug", "province_code"],
             ["districts.slug", "districts.province_code"],
             name="fk_incidents_district_province_districts",
-            onupdate="CASCADE",
         ),
         Index("ix_incidents_geom", "geom", postgresql_using="gist"),
         Index("ix_incidents_geog", text("(geom::geography)"), postgresql_using="gist"),
@@ -124,24 +123,20 @@ class Incident(Base):
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     geo_precision: Mapped[str] = mapped_column(Text, server_default="exact")
     place_name: Mapped[str | None] = mapped_column(Text)
-    province_code: Mapped[str] = mapped_column(
-        Text, ForeignKey("provinces.code", onupdate="CASCADE")
-    )
+    province_code: Mapped[str] = mapped_column(Text, ForeignKey("provinces.code"))
     district_slug: Mapped[str | None] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(Text, server_default="attack")
     attack_type: Mapped[str] = mapped_column(Text)
     target_type: Mapped[str] = mapped_column(Text)
     perpetrator_slug: Mapped[str] = mapped_column(
-        Text, ForeignKey("actors.slug", onupdate="CASCADE"), server_default="unknown"
+        Text, ForeignKey("actors.slug"), server_default="unknown"
     )
     attribution: Mapped[str] = mapped_column(Text, server_default="unattributed")
     killed_total: Mapped[int] = mapped_column(Integer, server_default="0")
     injured_total: Mapped[int] = mapped_column(Integer, server_default="0")
     fatality_low: Mapped[int | None] = mapped_column(Integer)
     fatality_high: Mapped[int | None] = mapped_column(Integer)
-    crossing_slug: Mapped[str | None] = mapped_column(
-        Text, ForeignKey("crossing_points.slug", onupdate="CASCADE")
-    )
+    crossing_slug: Mapped[str | None] = mapped_column(Text, ForeignKey("crossing_points.slug"))
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text, server_default="reported")
     is_synthetic: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))

@@ -19,6 +19,7 @@ from sqlalchemy import (
 )
 
 from app.core.db import Base
+from app.core.errors import register_internal_constraints
 from app.reference.vocab import LIVE_STATUSES, VOCABULARIES
 
 KINDS = VOCABULARIES["kind"]
@@ -212,4 +213,18 @@ fatality_dim = Table(
         # Read by index-only scans (migration 0004_stats_rollups).
         postgresql_include=list(COUNTS),
     ),
+)
+
+
+# Counts below zero mean the rollups drifted from the data: a defect, never the client's.
+register_internal_constraints(
+    f"ck_{table.name}_{count}"
+    for table in (
+        fatality_rollup,
+        fatality_daily,
+        fatality_monthly,
+        fatality_monthly_dim,
+        fatality_dim,
+    )
+    for count in COUNTS
 )

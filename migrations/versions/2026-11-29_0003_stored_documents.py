@@ -28,6 +28,19 @@ depends_on: str | Sequence[str] | None = None
 # Frozen as this revision made them (app/exports/service.py names the same header).
 CATEGORIES = ("security_forces", "police", "civilians", "militants", "unknown")
 OWNED = ("casualties", "incident_sources", "incident_tags")
+# The incidents' keys to the reference tables, and what they point at. They no longer follow
+# a renamed code (ON UPDATE CASCADE): a stored document, a revision and a rollup bucket all
+# name the code, and a rename that rewrote only the first would leave the others behind. A
+# code some incident uses cannot be renamed (a migration that must rename one rewrites the
+# incidents through revisions); an unused one can.
+REFERENCES = {
+    "fk_incidents_province_code_provinces": "(province_code) REFERENCES provinces (code)",
+    "fk_incidents_perpetrator_slug_actors": "(perpetrator_slug) REFERENCES actors (slug)",
+    "fk_incidents_crossing_slug_crossing_points": "(crossing_slug) REFERENCES crossing_points (slug)",
+    "fk_incidents_district_province_districts": (
+        "(district_slug, province_code) REFERENCES districts (slug, province_code)"
+    ),
+}
 
 
 # The one JSON shape of an incident, now built as jsonb (its text form, members shortest
@@ -144,9 +157,18 @@ UPGRADE = [
         "DEFERRABLE INITIALLY DEFERRED"
         for table in OWNED
     ),
+    *(
+        f"ALTER TABLE incidents DROP CONSTRAINT {name}, ADD CONSTRAINT {name} FOREIGN KEY {target}"
+        for name, target in REFERENCES.items()
+    ),
 ]
 
 DOWNGRADE = [
+    *(
+        f"ALTER TABLE incidents DROP CONSTRAINT {name}, "
+        f"ADD CONSTRAINT {name} FOREIGN KEY {target} ON UPDATE CASCADE"
+        for name, target in REFERENCES.items()
+    ),
     *(
         f"ALTER TABLE {table} ALTER CONSTRAINT fk_{table}_incident_id_incidents "
         "NOT DEFERRABLE INITIALLY IMMEDIATE"

@@ -13,7 +13,8 @@ concurrent writers queued behind a holder that sat idle in transaction. Now:
   numbers the revisions in the order they were written, moves them into
   `incident_revisions`, and moves the rollups by what the revisions changed (their
   documents' contributions after minus before). Sequence numbers stay gap-free and in
-  commit order; the rollups stay exact in the write's transaction.
+  commit order; the rollups stay exact in the write's transaction. A revision's `at` is
+  the time it was numbered, so it grows with the sequence number.
 - document_contributions() reads a document as incident_contributions() reads the rows;
   the statistics tests compare the rollups with a recount from the rows after every step,
   so the two cannot drift apart unnoticed.
@@ -206,9 +207,9 @@ UPGRADE = [
         UPDATE data_version SET seq = seq + pending RETURNING seq INTO last;
         WITH moved AS (DELETE FROM pending_revisions WHERE xid = me RETURNING *)
         INSERT INTO incident_revisions
-               (incident_id, version, seq, op, actor_key_id, changed_fields, before, after)
+               (incident_id, version, seq, op, actor_key_id, at, changed_fields, before, after)
         SELECT incident_id, version, last - pending + row_number() OVER (ORDER BY n), op,
-               actor_key_id, changed_fields, before, after
+               actor_key_id, clock_timestamp(), changed_fields, before, after
           FROM moved;
         IF pending <= 50 THEN
             PERFORM bw_apply_rollup_delta_few(last - pending + 1, last);

@@ -180,6 +180,13 @@ async def test_parallel_posts_into_one_bucket_keep_the_rollup_exact(live: Site) 
             text("SELECT max(seq) - min(seq) + 1 - count(*) FROM incident_revisions")
         )
         assert gaps == 0  # the change feed is numbered without holes
+        backwards = await conn.scalar(
+            text(
+                "SELECT count(*) FROM (SELECT at < lag(at) OVER (ORDER BY seq) AS back "
+                "FROM incident_revisions) AS feed WHERE back"
+            )
+        )
+        assert backwards == 0  # `at` is when a change was numbered: it grows with seq
 
 
 async def test_cached_statistics_change_with_the_first_committed_write(live: Site) -> None:

@@ -4,8 +4,10 @@ reads, lists and revisions hand out."""
 
 from __future__ import annotations
 
+import pytest
 from httpx import AsyncClient
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.support.keys import Keys
@@ -42,13 +44,36 @@ async def test_every_write_keeps_the_stored_document_exact(
     assert r.json()["killed_total"] == 2 and r.json()["tags"] == ["changed"]
     r = await client.delete(f"/v1/incidents/{second}", headers={**keys.editor, "If-Match": '"1"'})
     assert r.status_code == 204
-    # A reference code renamed by an editor in SQL reaches the documents through the cascade.
-    await db.execute(text("UPDATE districts SET slug = 'peshawar-city' WHERE slug = 'peshawar'"))
     assert (await db.execute(_STALE)).all() == []
-    row = (
-        await db.execute(text("SELECT document FROM incidents WHERE id = :id"), {"id": first})
-    ).one()
-    assert '"district": "peshawar-city"' in row.document
+
+
+async def test_a_code_in_use_cannot_be_renamed(
+    client: AsyncClient, keys: Keys, db: AsyncSession
+) -> None:
+    """Documents, revisions and rollup buckets all name the code: renaming it in one place
+    would leave the others behind (stale statistics, undeletable incidents)."""
+    await client.post("/v1/incidents", json=incident(), headers=keys.analyst)
+    rename = text("UPDATE districts SET slug = 'peshawar-city' WHERE slug = 'peshawar'")
+    with pytest.raises(IntegrityError, match="fk_incidents_district_province_districts"):
+        async with db.begin_nested():
+            await db.execute(rename)
+    unused = text("UPDATE districts SET slug = 'bajaur-agency' WHERE slug = 'bajaur'")
+    async with db.begin_nested():
+        assert (await db.execute(unused)).rowcount == 1
+
+
+async def test_rollups_that_would_drift_refuse_the_write_as_a_server_error(
+    client: AsyncClient, keys: Keys, db: AsyncSession
+) -> None:
+    r = await client.post("/v1/incidents", json=incident(), headers=keys.analyst)
+    incident_id = r.json()["id"]
+    await db.execute(text("UPDATE fatality_daily SET killed = 0"))  # a defect, simulated
+    r = await client.delete(
+        f"/v1/incidents/{incident_id}", headers={**keys.editor, "If-Match": '"1"'}
+    )
+    assert r.status_code == 500, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert (await client.get(f"/v1/incidents/{incident_id}")).status_code == 200
 
 
 async def test_reads_lists_and_revisions_serve_the_stored_bytes(
