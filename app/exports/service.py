@@ -88,9 +88,12 @@ def _feature(id_: str, location: str, document: str) -> str:
 # One output line per incident and format: from the stored columns now (the location as
 # the document holds it, made from geom), and from a revision's document `d` at a version.
 # json and geojson rows carry a comma before them; stream() drops the first one.
+# The location as the document holds it (jsonb prints a float8 in its shortest exact form,
+# as float8's own text does; coordinates in the region never take an exponent), made by
+# concatenation: a third of the cost of building the jsonb.
 _LOCATION = (
-    "jsonb_build_object('type', 'Point', 'coordinates', "
-    "jsonb_build_array(ST_X(i.geom), ST_Y(i.geom)))::text"
+    """'{"type": "Point", "coordinates": [' || ST_X(i.geom)::text || ', ' """
+    """|| ST_Y(i.geom)::text || ']}'"""
 )
 _LIVE_LINES = {
     "ndjson": "i.document",
