@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Invalid
 from app.core.params import BIGINT_MAX, Codes, IsoDate, UtcTime, split_codes, unknown_codes
+from app.reference.names import Names
 from app.reference.service import NO_REFERENCES, References, load_references
 from app.reference.vocab import AttackType, CasualtyCategory, Kind, TargetType, live_statuses
 
@@ -161,6 +162,26 @@ async def check(session: AsyncSession, filters: CommonFilters) -> None:
         raise Invalid(errors)
 
 
+def named_codes(filters: CommonFilters) -> dict[str, set[str]]:
+    """The reference codes the filters name, by kind (as app/reference/names.py keeps them)."""
+    wanted = {k: set(getattr(filters, k)) for k in ("province", "district", "perpetrator")}
+    if isinstance(filters, IncidentFilters) and filters.crossing is not None:
+        wanted["crossing"] = {filters.crossing}
+    return wanted
+
+
+async def check_known(conn: Any, names: Names, filters: CommonFilters) -> None:
+    """check() against the process's copy of the reference codes (an asyncpg connection
+    reads it again when a filter names a code it does not hold): no query per request."""
+    refs = NO_REFERENCES
+    if filters.references_needed():
+        await names.current(conn, named_codes(filters))
+        refs = names.references
+    errors = filters.errors(refs)
+    if errors:
+        raise Invalid(errors)
+
+
 class ListQuery(IncidentFilters):
     """The query of `GET /v1/incidents`."""
 
@@ -247,6 +268,29 @@ def _column_extras(f: CommonFilters, params: dict[str, Any]) -> list[str]:
         params["q"] = _like(f.q)
         clauses.append("(i.place_name ILIKE :q OR i.description ILIKE :q)")
     return clauses
+
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+_POSITIONAL: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """column_sql()'s `:name` placeholders as asyncpg's `$n`, and the values in that order.
+    The text depends only on the filters' shape, so each shape is converted once."""
+    converted = _POSITIONAL.get(sql)
+    if converted is None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        converted = (_NAMED.sub(number, sql), tuple(names))
+        if len(_POSITIONAL) < 4096:  # shapes are few; never grow without bound
+            _POSITIONAL[sql] = converted
+    text, order = converted
+    return text, [params[name] for name in order]
 
 
 class Args:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import dataversion
 from app.core.errors import Malformed, Unavailable
-from app.incidents.filters import IncidentFilters, check, column_sql
+from app.incidents.filters import IncidentFilters, check_known, column_sql, positional
+from app.reference.names import Names
 
 T = TypeVar("T")
 
@@ -65,21 +65,29 @@ def _list_position(secret: bytes, cursor: str, scope: str) -> tuple[date, uuid.U
         raise Malformed("The cursor does not name a position in this list.") from None
 
 
+# The data version and the page in one statement, so from one snapshot: no re-read of the
+# version is needed. The LEFT JOIN keeps the version's row when the page is empty.
+_PAGE = (
+    "WITH v AS (SELECT seq FROM data_version) "
+    "SELECT v.seq, p.occurred_on, p.id, p.doc FROM v LEFT JOIN LATERAL ("
+    "SELECT i.occurred_on, i.id, i.document AS doc FROM incidents i WHERE {condition} "
+    "ORDER BY i.occurred_on DESC, i.id LIMIT :limit"
+    ") p ON true ORDER BY p.occurred_on DESC, p.id"
+)
+
+
 def page_query(
     f: IncidentFilters, params: dict[str, Any], after: tuple[date, uuid.UUID] | None
-) -> TextClause:
-    """One page in list order, after a cursor's position when given (binds into params;
-    `limit` is the caller's)."""
+) -> str:
+    """The data version and one page in list order, after a cursor's position when given
+    (binds into params; `limit` is the caller's). The text depends only on the filters'
+    shape, so asyncpg prepares it once per connection."""
     condition = column_sql(f, params)
     if after is not None:
         params["c_day"], params["c_id"] = after
         # The first conjunct is an index range: the scan starts at the cursor, however deep.
         condition += " AND i.occurred_on <= :c_day AND (i.occurred_on < :c_day OR i.id > :c_id)"
-    return text(
-        f"SELECT i.occurred_on, i.id, i.document AS doc "
-        f"FROM incidents i WHERE {condition} "
-        f"ORDER BY i.occurred_on DESC, i.id LIMIT :limit"
-    )
+    return _PAGE.format(condition=condition)
 
 
 @dataclass(frozen=True)
@@ -116,24 +124,27 @@ def trim_page(
 
 
 async def page(
-    session: AsyncSession,
+    conn: Any,
+    names: Names,
     filters: IncidentFilters,
     limit: int,
     cursor: str | None,
     secret: bytes,
 ) -> Page:
-    """A page of the filtered incidents in list order, after the cursor when given."""
-    await check(session, filters)
+    """A page of the filtered incidents in list order, after the cursor when given, and the
+    data version it reflects: one statement on an asyncpg connection (reference codes are
+    checked against the process's copy in `names`)."""
+    await check_known(conn, names, filters)
     scope = filters.scope()
     params: dict[str, Any] = {"limit": limit + 1}
     after = _list_position(secret, cursor, scope) if cursor is not None else None
-    sql = page_query(filters, params, after)
-
-    async def read() -> list[Any]:
-        return list(await session.execute(sql, params))
-
-    rows, version = await consistent(session, read)
-    rows, next_cursor = trim_page(
-        rows, limit, lambda r: encode_cursor(secret, [r.occurred_on.isoformat(), str(r.id)], scope)
+    sql, values = positional(page_query(filters, params, after), params)
+    rows = await conn.fetch(sql, *values)
+    version = int(rows[0]["seq"])
+    found = [r for r in rows if r["id"] is not None]
+    found, next_cursor = trim_page(
+        found,
+        limit,
+        lambda r: encode_cursor(secret, [r["occurred_on"].isoformat(), str(r["id"])], scope),
     )
-    return Page([r.doc for r in rows], next_cursor, version)
+    return Page([r["doc"] for r in found], next_cursor, version)
