@@ -66,28 +66,41 @@ def _list_position(secret: bytes, cursor: str, scope: str) -> tuple[date, uuid.U
 
 
 # The data version and the page in one statement, so from one snapshot: no re-read of the
-# version is needed. The LEFT JOIN keeps the version's row when the page is empty.
+# version is needed. The version's row comes whether the page is empty or not (page rows carry
+# no version); Append passes the page's rows on in the order its ORDER BY gave them.
 _PAGE = (
-    "WITH v AS (SELECT seq FROM data_version) "
-    "SELECT v.seq, p.occurred_on, p.id, p.doc FROM v LEFT JOIN LATERAL ("
-    "SELECT i.occurred_on, i.id, i.document AS doc FROM incidents i WHERE {condition} "
-    "ORDER BY i.occurred_on DESC, i.id LIMIT :limit"
-    ") p ON true ORDER BY p.occurred_on DESC, p.id"
+    "SELECT seq, NULL::date, NULL::uuid, NULL::text FROM data_version UNION ALL ("
+    "SELECT NULL::bigint, i.occurred_on, i.id, i.document FROM incidents i WHERE {condition} "
+    "ORDER BY i.occurred_on DESC, i.id LIMIT {limit})"
 )
+# Filters that, with the cursor, only bound `occurred_on`: the list order's own index serves
+# every value of them the same way.
+_ORDER_ONLY = {"since", "until"}
 
 
 def page_query(
-    f: IncidentFilters, params: dict[str, Any], after: tuple[date, uuid.UUID] | None
+    f: IncidentFilters, params: dict[str, Any], after: tuple[date, uuid.UUID] | None, limit: int
 ) -> str:
-    """The data version and one page in list order, after a cursor's position when given
-    (binds into params; `limit` is the caller's). The text depends only on the filters'
-    shape, so asyncpg prepares it once per connection."""
+    """The data version and one page of `limit` rows in list order, after a cursor's position
+    when given (binds into params). The text depends only on the filters' shape, so asyncpg
+    prepares it once per connection.
+
+    A page filtered only on the date carries its limit in the text: PostgreSQL then settles on
+    one generic plan (the list order's index) and stops planning each execution. Any other
+    filter takes the limit as a parameter, which keeps PostgreSQL planning each execution
+    with the values given: a generic plan made for a common code (scan the list order,
+    filter) reads the whole table for a rare one.
+    """
     condition = column_sql(f, params)
     if after is not None:
         params["c_day"], params["c_id"] = after
         # The first conjunct is an index range: the scan starts at the cursor, however deep.
         condition += " AND i.occurred_on <= :c_day AND (i.occurred_on < :c_day OR i.id > :c_id)"
-    return _PAGE.format(condition=condition)
+    named = f.model_dump(exclude_defaults=True, include=set(IncidentFilters.model_fields))
+    if set(named) <= _ORDER_ONLY:
+        return _PAGE.format(condition=condition, limit=int(limit))
+    params["limit"] = limit
+    return _PAGE.format(condition=condition, limit=":limit")
 
 
 @dataclass(frozen=True)
@@ -136,15 +149,13 @@ async def page(
     checked against the process's copy in `names`)."""
     await check_known(conn, names, filters)
     scope = filters.scope()
-    params: dict[str, Any] = {"limit": limit + 1}
+    params: dict[str, Any] = {}
     after = _list_position(secret, cursor, scope) if cursor is not None else None
-    sql, values = positional(page_query(filters, params, after), params)
+    sql, values = positional(page_query(filters, params, after, limit + 1), params)
     rows = await conn.fetch(sql, *values)
-    version = int(rows[0]["seq"])
-    found = [r for r in rows if r["id"] is not None]
+    version = next(int(seq) for seq, _, _, _ in rows if seq is not None)
+    found = [(day, iid, doc) for seq, day, iid, doc in rows if seq is None]
     found, next_cursor = trim_page(
-        found,
-        limit,
-        lambda r: encode_cursor(secret, [r["occurred_on"].isoformat(), str(r["id"])], scope),
+        found, limit, lambda r: encode_cursor(secret, [r[0].isoformat(), str(r[1])], scope)
     )
-    return Page([r["doc"] for r in found], next_cursor, version)
+    return Page([doc for _, _, doc in found], next_cursor, version)
