@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -217,9 +218,23 @@ def _like(q: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
 
 
-def column_sql(f: CommonFilters, params: dict[str, Any]) -> str:
+_PLAIN_CODE = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def _codes(name: str, values: Sequence[str], params: dict[str, Any], inline: bool) -> str:
+    """The array a code filter compares with: bound as `:name`, or written out when `inline`
+    and every code is a plain slug (nothing to quote or escape)."""
+    if inline and all(_PLAIN_CODE.fullmatch(v) for v in values):
+        return "ARRAY[" + ",".join(f"'{v}'" for v in values) + "]::text[]"
+    params[name] = list(values)
+    return f":{name}"
+
+
+def column_sql(f: CommonFilters, params: dict[str, Any], inline_codes: bool = False) -> str:
     """The condition on `incidents i` for the filters (live incidents only), binding values
-    into params."""
+    into params. With `inline_codes`, the code filters' values (already checked: known codes
+    and vocabularies) are written into the text instead, so that PostgreSQL can keep one
+    plan per text that is right for those very codes (app/incidents/listing.py)."""
     clauses = ["i.deleted_at IS NULL", "i.status <> 'retracted'"]
     if f.since:
         params["since"] = f.since
@@ -229,13 +244,11 @@ def column_sql(f: CommonFilters, params: dict[str, Any]) -> str:
         clauses.append("i.occurred_on <= :until")
     for name, (column, _) in CODE_FILTERS.items():
         if values := getattr(f, name):
-            params[name] = list(values)
-            clauses.append(f"i.{column} = ANY(:{name})")
+            clauses.append(f"i.{column} = ANY({_codes(name, values, params, inline_codes)})")
     if f.category:
-        params["category"] = list(f.category)
         clauses.append(
-            "EXISTS (SELECT 1 FROM casualties c WHERE c.incident_id = i.id"
-            " AND c.category = ANY(:category))"
+            "EXISTS (SELECT 1 FROM casualties c WHERE c.incident_id = i.id AND c.category = "
+            f"ANY({_codes('category', f.category, params, inline_codes)}))"
         )
     clauses += _column_extras(f, params)
     return " AND ".join(clauses)
