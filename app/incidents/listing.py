@@ -105,7 +105,10 @@ def page_query(
     if after is not None:
         params["c_day"], params["c_id"] = after
         # The first conjunct is an index range: the scan starts at the cursor, however deep.
-        condition += " AND i.occurred_on <= :c_day AND (i.occurred_on < :c_day OR i.id > :c_id)"
+        # The position is read through InitPlans, whose values no plan is made for: one
+        # generic plan serves every position (each is an index range in the list order).
+        day, iid = "(SELECT :c_day::date)", "(SELECT :c_id::uuid)"
+        condition += f" AND i.occurred_on <= {day} AND (i.occurred_on < {day} OR i.id > {iid})"
     named = f.model_dump(exclude_defaults=True, include=set(IncidentFilters.model_fields))
     if set(named) <= _PLAN_SAFE and not params.keys() & {*CODE_FILTERS, "category"}:
         return _PAGE.format(condition=condition, limit=int(limit))
