@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
@@ -358,3 +359,26 @@ async def test_the_page_and_its_data_version_move_together(
     empty = await client.get("/v1/incidents", params={"since": "2026-01-03", "limit": 5})
     assert empty.json() == {"items": [], "next_cursor": None}
     assert int(empty.headers["x-data-version"]) == version + 1
+
+
+def test_a_page_text_holds_its_codes_and_binds_what_changes_its_plan() -> None:
+    from app.incidents.filters import ListQuery, column_sql
+    from app.incidents.listing import page_query
+
+    params: dict[str, Any] = {}
+    sql = page_query(ListQuery(province=["PK-KP"], perpetrator=["ttp", "bla"]), params, None, 51)
+    # Codes in the text: PostgreSQL keeps one plan made for these very codes.
+    assert "ANY(ARRAY['PK-KP']::text[])" in sql and "ANY(ARRAY['ttp','bla']::text[])" in sql
+    assert sql.endswith("LIMIT 51)") and params == {}
+    params = {}
+    after = (date(2024, 1, 1), uuid.uuid4())
+    sql = page_query(ListQuery(q="bazaar", kind=["attack"]), params, after, 51)
+    # A value that changes the best plan keeps the limit a parameter: planned per request.
+    assert sql.endswith("LIMIT :limit)") and params["limit"] == 51 and params["q"] == "%bazaar%"
+    assert "(SELECT :c_day::date)" in sql and "(SELECT :c_id::uuid)" in sql
+    # Anything but a plain slug is bound, never written out; exports bind every code.
+    params = {}
+    assert ":province" in column_sql(ListQuery(province=["x'y"]), params, inline_codes=True)
+    assert params == {"province": ["x'y"]}
+    params = {}
+    assert ":province" in column_sql(ListQuery(province=["PK-KP"]), params)
