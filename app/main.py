@@ -29,6 +29,7 @@ from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
 from app.exports.router import router as exports_router
 from app.incidents import models as incidents_models
+from app.incidents.lane import ListLane
 from app.incidents.router import router as incidents_router
 from app.reference import models as reference_models
 from app.reference.router import router as reference_router
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The last added runs first: CORS wraps everything, so every answer carries its headers.
     app.add_middleware(BodyLimit)
     app.add_middleware(StatsCache)
+    app.add_middleware(ListLane)
     app.add_middleware(LastResort)
     if origins := cors_origins(settings):
         app.add_middleware(Cors, origins=origins)

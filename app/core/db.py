@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import Depends, Request
 from sqlalchemy import MetaData
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 
 from app.core.config import Settings
+from app.core.errors import unavailable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -115,3 +118,33 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+# Errors that mean the database cannot answer now (503), not that the question is wrong.
+UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.QueryCanceledError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.InterfaceError,
+)
+
+
+@asynccontextmanager
+async def read_connection(request: Request, session: AsyncSession) -> AsyncIterator[Any]:
+    """An asyncpg connection for a read: the session's when it is bound to a connection or in
+    a transaction (its snapshot: a test's transaction, a read after a write, a key looked
+    up), else one from the app's read pool. 503 when the database is away or too slow."""
+    try:
+        if session.in_transaction() or isinstance(session.bind, AsyncConnection):
+            raw = await (await session.connection()).get_raw_connection()
+            yield raw.driver_connection
+        else:
+            async with request.app.state.reads.acquire() as conn:
+                yield conn
+    except UNAVAILABLE as exc:
+        raise unavailable(
+            f"The database is not reachable or busy ({type(exc).__name__}).",
+            request.app.state.settings.retry_after_s,
+        ) from None

@@ -160,12 +160,12 @@ async def json_body(request: Request) -> Any:
 _QUERY_NAMES: dict[int, dict[str, bool]] = {}
 
 
-def _repeatable(annotation: Any) -> bool:
+def repeatable(annotation: Any) -> bool:
     """Whether a parameter of this type takes repeats (a list, maybe optional/annotated)."""
     if get_origin(annotation) is Annotated:
-        return _repeatable(get_args(annotation)[0])
+        return repeatable(get_args(annotation)[0])
     if get_origin(annotation) in (Union, UnionType):
-        return any(_repeatable(a) for a in get_args(annotation) if a is not type(None))
+        return any(repeatable(a) for a in get_args(annotation) if a is not type(None))
     return get_origin(annotation) is list or annotation is list
 
 
@@ -176,9 +176,9 @@ def _query_names(dependant: Any) -> dict[str, bool]:
         annotation = field.field_info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             for name, info in annotation.model_fields.items():
-                names[info.alias or name] = _repeatable(info.annotation)
+                names[info.alias or name] = repeatable(info.annotation)
         else:
-            names[field.alias] = _repeatable(annotation)
+            names[field.alias] = repeatable(annotation)
     for sub in dependant.dependencies:
         names.update(_query_names(sub))
     return names

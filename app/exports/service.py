@@ -22,7 +22,7 @@ import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.incidents.filters import Args, IncidentFilters, column_sql, document_sql
+from app.incidents.filters import Args, IncidentFilters, column_sql, document_sql, positional
 from app.reference.vocab import VOCABULARIES
 
 CATEGORIES: tuple[str, ...] = VOCABULARIES["casualty_category"]
@@ -143,21 +143,6 @@ class Export:
         return {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
 
 
-_NAMED = re.compile(r"(?<![:\w]):(\w+)")
-
-
-def _positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
-    """`:name` placeholders (column_sql's) as asyncpg's `$n`, and the values in that order."""
-    names: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match[1] not in names:
-            names.append(match[1])
-        return f"${names.index(match[1]) + 1}"
-
-    return _NAMED.sub(number, sql), [params[name] for name in names]
-
-
 def build(f: IncidentFilters, fmt: str, version: int | None) -> Export:
     """The export of the filtered incidents in a format, now or at a version.
 
@@ -169,7 +154,7 @@ def build(f: IncidentFilters, fmt: str, version: int | None) -> Export:
         params: dict[str, Any] = {}
         where = column_sql(f, params)
         location = f" CROSS JOIN LATERAL (SELECT {_LOCATION} AS location) g" * (fmt == "geojson")
-        query, values = _positional(
+        query, values = positional(
             f"SELECT {_LIVE_LINES[fmt]} FROM incidents i{location} WHERE {where} ORDER BY i.id",
             params,
         )

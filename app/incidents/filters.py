@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Invalid
 from app.core.params import BIGINT_MAX, Codes, IsoDate, UtcTime, split_codes, unknown_codes
+from app.reference.names import Names
 from app.reference.service import NO_REFERENCES, References, load_references
 from app.reference.vocab import AttackType, CasualtyCategory, Kind, TargetType, live_statuses
 
@@ -161,6 +163,26 @@ async def check(session: AsyncSession, filters: CommonFilters) -> None:
         raise Invalid(errors)
 
 
+def named_codes(filters: CommonFilters) -> dict[str, set[str]]:
+    """The reference codes the filters name, by kind (as app/reference/names.py keeps them)."""
+    wanted = {k: set(getattr(filters, k)) for k in ("province", "district", "perpetrator")}
+    if isinstance(filters, IncidentFilters) and filters.crossing is not None:
+        wanted["crossing"] = {filters.crossing}
+    return wanted
+
+
+async def check_known(conn: Any, names: Names, filters: CommonFilters) -> None:
+    """check() against the process's copy of the reference codes (an asyncpg connection
+    reads it again when a filter names a code it does not hold): no query per request."""
+    refs = NO_REFERENCES
+    if filters.references_needed():
+        await names.current(conn, named_codes(filters))
+        refs = names.references
+    errors = filters.errors(refs)
+    if errors:
+        raise Invalid(errors)
+
+
 class ListQuery(IncidentFilters):
     """The query of `GET /v1/incidents`."""
 
@@ -196,9 +218,23 @@ def _like(q: str) -> str:
     return "%" + re.sub(r"([\\%_])", r"\\\1", q) + "%"
 
 
-def column_sql(f: CommonFilters, params: dict[str, Any]) -> str:
+_PLAIN_CODE = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def _codes(name: str, values: Sequence[str], params: dict[str, Any], inline: bool) -> str:
+    """The array a code filter compares with: bound as `:name`, or written out when `inline`
+    and every code is a plain slug (nothing to quote or escape)."""
+    if inline and all(_PLAIN_CODE.fullmatch(v) for v in values):
+        return "ARRAY[" + ",".join(f"'{v}'" for v in values) + "]::text[]"
+    params[name] = list(values)
+    return f":{name}"
+
+
+def column_sql(f: CommonFilters, params: dict[str, Any], inline_codes: bool = False) -> str:
     """The condition on `incidents i` for the filters (live incidents only), binding values
-    into params."""
+    into params. With `inline_codes`, the code filters' values (already checked: known codes
+    and vocabularies) are written into the text instead, so that PostgreSQL can keep one
+    plan per text that is right for those very codes (app/incidents/listing.py)."""
     clauses = ["i.deleted_at IS NULL", "i.status <> 'retracted'"]
     if f.since:
         params["since"] = f.since
@@ -208,13 +244,11 @@ def column_sql(f: CommonFilters, params: dict[str, Any]) -> str:
         clauses.append("i.occurred_on <= :until")
     for name, (column, _) in CODE_FILTERS.items():
         if values := getattr(f, name):
-            params[name] = list(values)
-            clauses.append(f"i.{column} = ANY(:{name})")
+            clauses.append(f"i.{column} = ANY({_codes(name, values, params, inline_codes)})")
     if f.category:
-        params["category"] = list(f.category)
         clauses.append(
-            "EXISTS (SELECT 1 FROM casualties c WHERE c.incident_id = i.id"
-            " AND c.category = ANY(:category))"
+            "EXISTS (SELECT 1 FROM casualties c WHERE c.incident_id = i.id AND c.category = "
+            f"ANY({_codes('category', f.category, params, inline_codes)}))"
         )
     clauses += _column_extras(f, params)
     return " AND ".join(clauses)
@@ -247,6 +281,29 @@ def _column_extras(f: CommonFilters, params: dict[str, Any]) -> list[str]:
         params["q"] = _like(f.q)
         clauses.append("(i.place_name ILIKE :q OR i.description ILIKE :q)")
     return clauses
+
+
+_NAMED = re.compile(r"(?<![:\w]):(\w+)")
+_POSITIONAL: dict[str, tuple[str, tuple[str, ...]]] = {}
+
+
+def positional(sql: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """column_sql()'s `:name` placeholders as asyncpg's `$n`, and the values in that order.
+    The text depends only on the filters' shape, so each shape is converted once."""
+    converted = _POSITIONAL.get(sql)
+    if converted is None:
+        names: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match[1] not in names:
+                names.append(match[1])
+            return f"${names.index(match[1]) + 1}"
+
+        converted = (_NAMED.sub(number, sql), tuple(names))
+        if len(_POSITIONAL) < 4096:  # shapes are few; never grow without bound
+            _POSITIONAL[sql] = converted
+    text, order = converted
+    return text, [params[name] for name in order]
 
 
 class Args:

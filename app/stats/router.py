@@ -10,61 +10,28 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.datastructures import QueryParams
 from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import ReadAccess
 from app.core.clock import today_karachi
-from app.core.db import SessionDep
+from app.core.db import UNAVAILABLE, SessionDep, read_connection
 from app.core.errors import Invalid, unavailable
 from app.core.openapi import text_body
 from app.core.params import none_match
+from app.reference.names import Names, names_of
 from app.stats import filters, render, service
 from app.stats.filters import FatalitiesQuery, StatsFilters
-from app.stats.names import Names
 from app.stats.schemas import FATALITIES_CSV, FatalitiesOut, SummaryOut
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"], dependencies=[ReadAccess])
 
 Rendered = tuple[service.Version, bytes, str, dict[str, str]]  # version, body, type, headers
-# Errors that mean the database cannot answer now (503), not that the question is wrong.
-UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.QueryCanceledError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.InterfaceError,
-)
-
-
-@asynccontextmanager
-async def _connection(request: Request, session: SessionDep) -> AsyncIterator[Any]:
-    """An asyncpg connection for the request: the session's when it is bound to a connection
-    or in a transaction (its snapshot: a test's transaction, a read after a write), else one
-    from the app's read pool."""
-    try:
-        if session.in_transaction() or isinstance(session.bind, AsyncConnection):
-            raw = await (await session.connection()).get_raw_connection()
-            yield raw.driver_connection
-        else:
-            async with request.app.state.reads.acquire() as conn:
-                yield conn
-    except UNAVAILABLE as exc:
-        raise unavailable(
-            f"The database is not reachable or busy ({type(exc).__name__}).",
-            request.app.state.settings.retry_after_s,
-        ) from None
-
-
 _CSV = (
     "text/csv; charset=utf-8",
     {"Content-Disposition": 'attachment; filename="fatalities.csv"'},
@@ -73,10 +40,7 @@ _CSV = (
 
 def _names(request: Request) -> Names:
     """The app's copy of the reference names (made on first use)."""
-    names: Names | None = getattr(request.app.state, "stats_names", None)
-    if names is None:
-        names = request.app.state.stats_names = Names()
-    return names
+    return names_of(request.app.state)
 
 
 def _cache_control(request: Request) -> str:
@@ -127,7 +91,7 @@ async def fatalities(
     Multi-valued filters take comma-separated values."""
     query = query.model_copy(update={"until": query.last_day})
     names = _names(request)
-    async with _connection(request, session) as conn:
+    async with read_connection(request, session) as conn:
         filters.check(query, await names.current(conn, filters.named_codes(query)))
 
         async def render_() -> Rendered:
@@ -157,7 +121,7 @@ async def summary(
     only, as PIPS does; with security operations, as CRSS does."""
     query = query.model_copy(update={"until": query.last_day})
     names = _names(request)
-    async with _connection(request, session) as conn:
+    async with read_connection(request, session) as conn:
         filters.check(query, await names.current(conn, filters.named_codes(query)))
 
         async def render_() -> Rendered:

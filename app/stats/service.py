@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from app.reference.names import Names
 from app.stats import plan
 from app.stats.filters import FatalitiesQuery, GroupBy, StatsFilters
-from app.stats.names import Names
 from app.stats.render import Answer, Figures, filters_of, grid
 
 Version = tuple[int, int]  # change-feed sequence number, rollup epoch

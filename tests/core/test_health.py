@@ -66,6 +66,7 @@ async def test_readyz_503_while_database_is_down_and_200_after_it_returns(
         async with served(proxied) as client:
             assert (await client.get("/readyz")).status_code == 200
             assert (await client.get("/v1/provinces")).status_code == 200  # pool holds a conn
+            assert (await client.get("/v1/incidents")).status_code == 200  # so does the read pool
 
             await proxy.stop()  # PostgreSQL "goes away": listener closed, sockets dropped
             await _wait_for(client, "/readyz", 503, within_s=5)
@@ -75,6 +76,11 @@ async def test_readyz_503_while_database_is_down_and_200_after_it_returns(
             stats_down = await client.get("/v1/stats/fatalities")  # the cache's own check
             assert stats_down.status_code == 503
             assert stats_down.headers["content-type"] == "application/problem+json"
+            for url in ("/v1/incidents", "/v1/incidents?province=PK-KP&perpetrator=ttp"):
+                list_down = await client.get(url)  # the list's fast lane and read pool
+                assert list_down.status_code == 503, list_down.text
+                assert list_down.headers["content-type"] == "application/problem+json"
+                assert list_down.headers["retry-after"].isdigit()
             down = await client.get("/v1/provinces")
             assert down.status_code == 503
             assert down.headers["content-type"] == "application/problem+json"
@@ -84,6 +90,7 @@ async def test_readyz_503_while_database_is_down_and_200_after_it_returns(
             await proxy.start()  # it comes back; the app recovers with no restart
             await _wait_for(client, "/readyz", 200, within_s=10)
             assert (await client.get("/v1/provinces")).status_code == 200
+            assert (await client.get("/v1/incidents")).status_code == 200
     finally:
         await proxy.stop()
 

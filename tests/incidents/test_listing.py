@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from httpx import AsyncClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.support.keys import Keys
 from tests.support.payloads import incident
@@ -299,3 +302,83 @@ async def test_repeated_filters_add_up(client: AsyncClient, stored: list[dict[st
         "/v1/incidents", params=[("since", "2022-01-01"), ("since", "2023-01-01")]
     )
     assert twice.status_code == 422
+
+
+async def test_an_unknown_code_is_a_422_when_the_codes_are_held(
+    client: AsyncClient, stored: list[dict[str, Any]]
+) -> None:
+    # The first request fills the process's copy of the reference codes; later ones check
+    # against it, and it must still refuse what does not exist, naming the filter.
+    warm = await client.get("/v1/incidents", params={"province": "PK-KP", "perpetrator": "ttp"})
+    assert warm.status_code == 200
+    for name, value in [
+        ("province", "PK-XX"),
+        ("district", "atlantis"),
+        ("perpetrator", "nobody"),
+        ("crossing", "khunjerab"),
+    ]:
+        for params in ({name: value}, {name: value, "format": "geojson"}):
+            r = await client.get("/v1/incidents", params=params)
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+            assert [e["field"] for e in r.json()["errors"]] == [name]
+
+
+async def test_a_group_added_after_the_codes_were_read_is_accepted(
+    client: AsyncClient, db: AsyncSession, keys: Keys
+) -> None:
+    assert (await client.get("/v1/incidents", params={"perpetrator": "ttp"})).status_code == 200
+    assert (
+        await client.get("/v1/incidents", params={"perpetrator": "lashkar-x"})
+    ).status_code == 422
+    await db.execute(text("INSERT INTO actors (slug, name) VALUES ('lashkar-x', 'Lashkar X')"))
+    r = await client.get("/v1/incidents", params={"perpetrator": "lashkar-x"})
+    assert r.status_code == 200 and r.json()["items"] == []
+    made = await client.post(
+        "/v1/incidents", json=incident(perpetrator="lashkar-x"), headers=keys.analyst
+    )
+    assert made.status_code == 201, made.text
+    r = await client.get("/v1/incidents", params={"perpetrator": "lashkar-x"})
+    assert [i["id"] for i in r.json()["items"]] == [made.json()["id"]]
+
+
+async def test_the_page_and_its_data_version_move_together(
+    client: AsyncClient, keys: Keys, stored: list[dict[str, Any]]
+) -> None:
+    before = await client.get("/v1/incidents", params={"limit": 500})
+    version = int(before.headers["x-data-version"])
+    made = await client.post(
+        "/v1/incidents", json=incident(occurred_on="2026-01-02"), headers=keys.analyst
+    )
+    assert made.status_code == 201
+    after = await client.get("/v1/incidents", params={"limit": 500})
+    assert int(after.headers["x-data-version"]) == version + 1
+    assert made.json()["id"] in {i["id"] for i in after.json()["items"]}
+    assert made.json()["id"] not in {i["id"] for i in before.json()["items"]}
+    # An empty page still names the version it reflects.
+    empty = await client.get("/v1/incidents", params={"since": "2026-01-03", "limit": 5})
+    assert empty.json() == {"items": [], "next_cursor": None}
+    assert int(empty.headers["x-data-version"]) == version + 1
+
+
+def test_a_page_text_holds_its_codes_and_binds_what_changes_its_plan() -> None:
+    from app.incidents.filters import ListQuery, column_sql
+    from app.incidents.listing import page_query
+
+    params: dict[str, Any] = {}
+    sql = page_query(ListQuery(province=["PK-KP"], perpetrator=["ttp", "bla"]), params, None, 51)
+    # Codes in the text: PostgreSQL keeps one plan made for these very codes.
+    assert "ANY(ARRAY['PK-KP']::text[])" in sql and "ANY(ARRAY['ttp','bla']::text[])" in sql
+    assert sql.endswith("LIMIT 51)") and params == {}
+    params = {}
+    after = (date(2024, 1, 1), uuid.uuid4())
+    sql = page_query(ListQuery(q="bazaar", kind=["attack"]), params, after, 51)
+    # A value that changes the best plan keeps the limit a parameter: planned per request.
+    assert sql.endswith("LIMIT :limit)") and params["limit"] == 51 and params["q"] == "%bazaar%"
+    assert "(SELECT :c_day::date)" in sql and "(SELECT :c_id::uuid)" in sql
+    # Anything but a plain slug is bound, never written out; exports bind every code.
+    params = {}
+    assert ":province" in column_sql(ListQuery(province=["x'y"]), params, inline_codes=True)
+    assert params == {"province": ["x'y"]}
+    params = {}
+    assert ":province" in column_sql(ListQuery(province=["PK-KP"]), params)

@@ -1,0 +1,63 @@
+"""Reference codes and names held per process: the labels of the statistics and the codes
+that list and statistics filters may name, checked without a query per request. Reference
+rows are few and change rarely (new ones are added, none renamed through the API), so they
+are read again only when a filter names a code not known here or the copy is older than
+MAX_AGE_S; a code still missing after that does not exist."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.reference.service import NO_REFERENCES, References
+
+MAX_AGE_S = 60.0
+KINDS = ("province", "district", "perpetrator", "crossing")
+# Every code in one round trip: (kind, code, name, province of a district).
+_ALL = """
+    SELECT 'province', code, name, NULL FROM provinces
+    UNION ALL SELECT 'district', slug, name, province_code FROM districts
+    UNION ALL SELECT 'perpetrator', slug, name, NULL FROM actors
+    UNION ALL SELECT 'crossing', slug, name, NULL FROM crossing_points"""
+
+
+@dataclass
+class Names:
+    """Name by code, per kind of reference (province, district, perpetrator, crossing)."""
+
+    by_kind: dict[str, dict[str, str]] = field(default_factory=dict)
+    references: References = NO_REFERENCES
+    loaded_at: float = float("-inf")
+
+    async def load(self, conn: Any) -> None:
+        """Read every code and name again (an asyncpg connection)."""
+        by_kind: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
+        district_province: dict[str, str] = {}
+        for kind, code, name, province in await conn.fetch(_ALL):
+            by_kind[kind][code] = name
+            if province is not None:
+                district_province[code] = province
+        self.references = References(
+            provinces=frozenset(by_kind["province"]),
+            districts=district_province,
+            actors=frozenset(by_kind["perpetrator"]),
+            crossings=frozenset(by_kind["crossing"]),
+        )
+        self.by_kind, self.loaded_at = by_kind, time.monotonic()
+
+    async def current(self, conn: Any, wanted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
+        """The names, read again first if any of the `wanted` codes (by kind) is missing or the
+        copy is old; a code still missing after that does not exist."""
+        stale = time.monotonic() - self.loaded_at > MAX_AGE_S
+        if stale or any(codes - self.by_kind.get(k, {}).keys() for k, codes in wanted.items()):
+            await self.load(conn)
+        return self.by_kind
+
+
+def names_of(state: Any) -> Names:
+    """The app's copy (`app.state`), made on first use; one per process and app."""
+    names: Names | None = getattr(state, "names", None)
+    if names is None:
+        names = state.names = Names()
+    return names
