@@ -1,5 +1,7 @@
 -- Bulk-load synthetic incidents for benchmarks: psql -v start=1 -v stop=1000000 -f this.
 -- Deterministic (ids and values derive from n), flagged is_synthetic, tagged "synthetic";
+-- inserted in id order, as the API's time-ordered UUIDv7 ids are, so the table's pages follow
+-- the primary key like a production table's (exports stream in id order through it);
 -- casualties and totals agree, so the deferred totals check is skipped during the load and
 -- the rollups are rebuilt afterwards (borderwatch rebuild-rollups). No revisions are
 -- written: benchmark databases have no history.
@@ -51,7 +53,7 @@ INSERT INTO incidents (id, occurred_on, geom, geo_precision, province_code, dist
 SELECT id, day, ST_SetSRID(ST_MakePoint(lon, lat), 4326), 'district', province, district,
        attack_type, target_type, perpetrator, k1 + k2, i1 + i2,
        'Synthetic benchmark incident; not a real event.', true
-  FROM gen ON CONFLICT (id) DO NOTHING;
+  FROM gen ORDER BY id ON CONFLICT (id) DO NOTHING;
 -- Check the owned rows' keys now: a table with pending checks cannot be altered.
 SET CONSTRAINTS ALL IMMEDIATE;
 ALTER TABLE incidents ENABLE TRIGGER tr_incidents_totals;

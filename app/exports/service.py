@@ -2,9 +2,9 @@
 at any earlier one rebuilt from the revision history.
 
 Now, the filters run on the indexed columns of `incidents` and COPY sends the stored lines
-(`document`, `csv_row`, which a trigger writes with every write of the row); at a version,
-the filters run on each incident's revision document and the same functions make the same
-lines of it. Both are ordered by id, so an export taken at version N and one asked later
+(`document`, `csv_row`, `feature`, which a trigger writes with every write of the row); at a
+version, the filters run on each incident's revision document and the same functions make
+the same lines of it. Both are ordered by id, so an export taken at version N and one asked later
 with version=N are byte for byte the same.
 """
 
@@ -27,6 +27,7 @@ from app.reference.vocab import VOCABULARIES
 
 CATEGORIES: tuple[str, ...] = VOCABULARIES["casualty_category"]
 CHUNK_QUEUE = 8  # chunks held between PostgreSQL and the client: memory stays constant
+CHUNK_BYTES = 256 * 1024  # so at most CHUNK_QUEUE × 256 KiB (plus one being filled) per export
 EXPORT_TIMEOUT_S = 6 * 3600  # an export may take long; a client that leaves ends it at once
 
 # The state as of version $1: each incident's last revision at or before it.
@@ -73,38 +74,19 @@ CSV_HEADER = [
 ]
 
 
-def _feature(id_: str, location: str, document: str) -> str:
-    """A GeoJSON Feature as jsonb would print it, by concatenation: the document without its
-    `location` member as properties. jsonb prints members shortest name first, so
-    `"location": {…}, ` is never the last member and never inside a string (whose quotes
-    are escaped): removing it is exact."""
-    return (
-        f"""'{{"id": "' || {id_} || '", "type": "Feature", "geometry": ' || {location} """
-        f"""|| ', "properties": ' || replace({document}, '"location": ' || {location} """
-        """|| ', ', '') || '}'"""
-    )
-
-
-# One output line per incident and format: from the stored columns now (the location as
-# the document holds it, made from geom), and from a revision's document `d` at a version.
-# json and geojson rows carry a comma before them; stream() drops the first one.
-# The location as the document holds it (jsonb prints a float8 in its shortest exact form,
-# as float8's own text does; coordinates in the region never take an exponent), made by
-# concatenation: a third of the cost of building the jsonb.
-_LOCATION = (
-    """'{"type": "Point", "coordinates": [' || ST_X(i.geom)::text || ', ' """
-    """|| ST_Y(i.geom)::text || ']}'"""
-)
+# One output line per incident and format: the stored columns now, and the same functions
+# over a revision's document `d` at a version. json and geojson rows carry a comma before
+# them; stream() drops the first one.
 _LIVE_LINES = {
     "ndjson": "i.document",
     "json": "',' || i.document",
-    "geojson": "',' || " + _feature("i.id::text", "g.location", "i.document"),
+    "geojson": "',' || i.feature",
     "csv": "i.csv_row",
 }
 _PAST_LINES = {
     "ndjson": "d::text",
     "json": "',' || d::text",
-    "geojson": "',' || " + _feature("(d->>'id')", "(d->'location')::text", "d::text"),
+    "geojson": "',' || incident_feature(d)",
     "csv": "incident_csv(d)",
 }
 
@@ -153,9 +135,8 @@ def build(f: IncidentFilters, fmt: str, version: int | None) -> Export:
     if version is None:
         params: dict[str, Any] = {}
         where = column_sql(f, params)
-        location = f" CROSS JOIN LATERAL (SELECT {_LOCATION} AS location) g" * (fmt == "geojson")
         query, values = positional(
-            f"SELECT {_LIVE_LINES[fmt]} FROM incidents i{location} WHERE {where} ORDER BY i.id",
+            f"SELECT {_LIVE_LINES[fmt]} FROM incidents i WHERE {where} ORDER BY i.id",
             params,
         )
         return Export(query, values, fmt)
@@ -184,23 +165,44 @@ def _unescape(chunk: bytes) -> bytes:
     return _ESCAPED.sub(lambda m: _UNESCAPE[m[1]], chunk)
 
 
+class _Chunks:
+    """COPY's output on a bounded queue. asyncpg hands out reused buffers of ~16 KiB: they
+    are copied into chunks of CHUNK_BYTES, so that the queue, the ASGI server and the socket
+    see a few thousand sends per gigabyte rather than tens of thousands."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(CHUNK_QUEUE)
+        self.pending = bytearray()
+
+    async def put(self, chunk: bytes | bytearray | memoryview) -> None:
+        """Take one of asyncpg's buffers."""
+        self.pending.extend(chunk)
+        if len(self.pending) >= CHUNK_BYTES:
+            await self.queue.put(bytes(self.pending))
+            self.pending.clear()
+
+    async def close(self) -> None:
+        """The rest, then the end."""
+        if self.pending:
+            await self.queue.put(bytes(self.pending))
+        await self.queue.put(None)
+
+
 async def stream(conn: asyncpg.Connection, export: Export) -> AsyncGenerator[bytes, None]:
     """The export's bytes as PostgreSQL's COPY produces them, a bounded queue at a time.
 
     Runs inside the caller's transaction (one snapshot). If the consumer stops (a client
     that disconnects), the COPY is cancelled; the caller then discards the connection.
     """
-    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(CHUNK_QUEUE)
-
-    async def put(chunk: bytes | bytearray | memoryview) -> None:
-        await queue.put(bytes(chunk))  # asyncpg hands out reused buffers
+    chunks = _Chunks()
+    queue = chunks.queue
 
     async def produce() -> None:
         try:
             await conn.copy_from_query(
                 export.query,
                 *export.args,
-                output=put,
+                output=chunks.put,
                 timeout=EXPORT_TIMEOUT_S,
                 **export.copy_options,
             )
@@ -209,7 +211,7 @@ async def stream(conn: asyncpg.Connection, export: Export) -> AsyncGenerator[byt
         except Exception as exc:  # the consumer is waiting: hand it the error
             await queue.put(exc)
             return
-        await queue.put(None)
+        await chunks.close()
 
     prefix, suffix = ENVELOPE.get(export.format, (b"", b""))
     separated = export.format in ("json", "geojson")  # the first row's comma goes

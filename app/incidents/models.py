@@ -146,9 +146,11 @@ class Incident(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Rebuilt by the trigger tr_incidents_stored (migration 0003) on every write of the row:
-    # the document as jsonb text (the bytes reads, lists, exports serve) and its CSV line.
+    # the document as jsonb text (the bytes reads, lists, exports serve), its CSV line and its
+    # GeoJSON Feature.
     document: Mapped[str] = mapped_column(Text, deferred=True)
     csv_row: Mapped[str] = mapped_column(Text, deferred=True)
+    feature: Mapped[str] = mapped_column(Text, deferred=True)  # its GeoJSON Feature
 
 
 class Casualty(Base):

@@ -18,12 +18,10 @@ import pytest
 import uvicorn
 from httpx import AsyncClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.main import create_app
 from tests.support.dbutil import Site, committed_site
-from tests.support.keys import Keys
 from tests.support.net import free_port
 from tests.support.payloads import incident
 from tests.support.polling import eventually
@@ -271,39 +269,3 @@ async def test_fifty_aborted_exports_leave_the_pool_healthy(site: Site) -> None:
     finally:
         server.should_exit = True
         await serving
-
-
-async def test_the_geojson_location_is_the_documents_to_the_byte(
-    client: AsyncClient, keys: Keys, db: AsyncSession
-) -> None:
-    """GeoJSON features cut the document's `location` out by its text, made from geom by
-    concatenation: for any coordinates the two must be the same bytes."""
-    import random
-
-    from app.exports.service import _LOCATION
-
-    rng = random.Random(9)
-    rows = [
-        incident(
-            place_name=f"precise {n}",
-            location={
-                "type": "Point",
-                "coordinates": [
-                    round(rng.uniform(60, 78), rng.randint(0, 15)),
-                    round(rng.uniform(23, 38), rng.randint(0, 15)),
-                ],
-            },
-            district=None,
-        )
-        for n in range(300)
-    ]
-    rows += [incident(location={"type": "Point", "coordinates": [71.0, 34.0]}, district=None)]
-    r = await client.post("/v1/incidents:batch", json={"incidents": rows}, headers=keys.analyst)
-    assert r.status_code == 201, r.text
-    missing = await db.scalar(
-        text(
-            f"SELECT count(*) FROM incidents i "
-            f"WHERE strpos(i.document, '\"location\": ' || {_LOCATION} || ', ') = 0"
-        )
-    )
-    assert missing == 0

@@ -20,6 +20,7 @@ _STALE = text("""
     SELECT i.id FROM incidents i
      WHERE i.document IS DISTINCT FROM incident_document(i)::jsonb::text
         OR i.csv_row IS DISTINCT FROM incident_csv(incident_document(i)::jsonb)
+        OR i.feature IS DISTINCT FROM incident_feature(incident_document(i)::jsonb)
 """)
 
 
