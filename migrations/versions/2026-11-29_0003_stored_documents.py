@@ -8,8 +8,8 @@ stored bytes instead of rebuilding them per request.
 - `incidents.csv_row`: incident_csv() of that document, one line of the CSV export.
 - `incidents.feature`: incident_feature() of that document, its GeoJSON Feature (the
   document without `location` as properties). The three together pass PostgreSQL's 2 kB
-  TOAST threshold, so the largest, the feature, is compressed, with lz4: decompressing it is
-  cheaper than building it per row of an export.
+  TOAST threshold; rows are let grow to a page before their values are compressed (and then
+  with lz4), so exports read them as they are instead of decompressing each.
 - The trigger runs BEFORE INSERT OR UPDATE: a write stores the rows an incident owns
   (casualties, sources, tags) first and the incident row last (or bumps its version after
   changing them), so the document sees them. Their foreign keys to incidents are therefore
@@ -147,8 +147,9 @@ UPGRADE = [
     SELECT jsonb_build_object('type', 'Feature', 'id', d->>'id', 'geometry', d->'location',
                               'properties', d - 'location')::text
     $fn$""",
-    "ALTER TABLE incidents ADD COLUMN document text, ADD COLUMN csv_row text, "
-    "ADD COLUMN feature text COMPRESSION lz4",
+    "ALTER TABLE incidents ADD COLUMN document text COMPRESSION lz4, "
+    "ADD COLUMN csv_row text COMPRESSION lz4, ADD COLUMN feature text COMPRESSION lz4",
+    "ALTER TABLE incidents SET (toast_tuple_target = 8160)",
     """
     CREATE FUNCTION bw_incident_stored() RETURNS trigger LANGUAGE plpgsql AS $fn$
     DECLARE
@@ -191,6 +192,7 @@ DOWNGRADE = [
     "DROP TRIGGER tr_incidents_stored ON incidents",
     "DROP FUNCTION bw_incident_stored()",
     "ALTER TABLE incidents DROP COLUMN feature, DROP COLUMN csv_row, DROP COLUMN document",
+    "ALTER TABLE incidents RESET (toast_tuple_target)",
     "DROP FUNCTION incident_feature(jsonb)",
     "DROP FUNCTION incident_document(incidents)",
     _document("json"),
