@@ -1,4 +1,4 @@
-"""Reading incidents as stored: one live incident with its version, documents by id."""
+"""Reading incidents as stored: one live incident with its version, and which ids exist."""
 
 from __future__ import annotations
 
@@ -8,23 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
 from app.incidents.models import Incident
-
-_DOCS = text("""
-    SELECT i.document
-      FROM incidents i JOIN unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS u(id, n) ON u.id = i.id
-     WHERE i.deleted_at IS NULL
-     ORDER BY u.n
-""")
-
-
-async def documents(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[str]:
-    """JSON text of live incidents, in the order of ids."""
-    return list((await session.scalars(_DOCS, {"ids": list(ids)})).all())
 
 
 @dataclass(frozen=True)
