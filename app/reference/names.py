@@ -10,16 +10,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.reference.service import NO_REFERENCES, References
+from app.reference.service import NO_REFERENCES, REFERENCE_ROWS, References, read_references
 
 MAX_AGE_S = 60.0
-KINDS = ("province", "district", "perpetrator", "crossing")
-# Every code in one round trip: (kind, code, name, province of a district).
-_ALL = """
-    SELECT 'province', code, name, NULL FROM provinces
-    UNION ALL SELECT 'district', slug, name, province_code FROM districts
-    UNION ALL SELECT 'perpetrator', slug, name, NULL FROM actors
-    UNION ALL SELECT 'crossing', slug, name, NULL FROM crossing_points"""
 
 
 @dataclass
@@ -32,19 +25,8 @@ class Names:
 
     async def load(self, conn: Any) -> None:
         """Read every code and name again (an asyncpg connection)."""
-        by_kind: dict[str, dict[str, str]] = {kind: {} for kind in KINDS}
-        district_province: dict[str, str] = {}
-        for kind, code, name, province in await conn.fetch(_ALL):
-            by_kind[kind][code] = name
-            if province is not None:
-                district_province[code] = province
-        self.references = References(
-            provinces=frozenset(by_kind["province"]),
-            districts=district_province,
-            actors=frozenset(by_kind["perpetrator"]),
-            crossings=frozenset(by_kind["crossing"]),
-        )
-        self.by_kind, self.loaded_at = by_kind, time.monotonic()
+        self.by_kind, self.references = read_references(await conn.fetch(REFERENCE_ROWS))
+        self.loaded_at = time.monotonic()
 
     async def current(self, conn: Any, wanted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
         """The names, read again first if any of the `wanted` codes (by kind) is missing or the

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -91,28 +92,33 @@ class References:
 NO_REFERENCES = References(frozenset(), {}, frozenset(), frozenset())
 
 
-# Every code in one round trip: (kind, code, province of a district).
-_REFERENCES = text("""
-    SELECT 'p', code, NULL FROM provinces
-    UNION ALL SELECT 'd', slug, province_code FROM districts
-    UNION ALL SELECT 'a', slug, NULL FROM actors
-    UNION ALL SELECT 'c', slug, NULL FROM crossing_points
-""")
+# Every code and name in one round trip: (kind, code, name, province of a district). Read per
+# write by load_references(), and per process by the copy of app/reference/names.py.
+REFERENCE_KINDS = ("province", "district", "perpetrator", "crossing")
+REFERENCE_ROWS = """
+    SELECT 'province', code, name, NULL FROM provinces
+    UNION ALL SELECT 'district', slug, name, province_code FROM districts
+    UNION ALL SELECT 'perpetrator', slug, name, NULL FROM actors
+    UNION ALL SELECT 'crossing', slug, name, NULL FROM crossing_points"""
+
+
+def read_references(rows: Iterable[Any]) -> tuple[dict[str, dict[str, str]], References]:
+    """The rows of REFERENCE_ROWS as name by code per kind, and as References."""
+    by_kind: dict[str, dict[str, str]] = {kind: {} for kind in REFERENCE_KINDS}
+    district_province: dict[str, str] = {}
+    for kind, code, name, province in rows:
+        by_kind[kind][code] = name
+        if province is not None:
+            district_province[code] = province
+    return by_kind, References(
+        provinces=frozenset(by_kind["province"]),
+        districts=district_province,
+        actors=frozenset(by_kind["perpetrator"]),
+        crossings=frozenset(by_kind["crossing"]),
+    )
 
 
 async def load_references(session: AsyncSession) -> References:
     """Every province, district, actor and crossing code (a few hundred short rows, read in
     one statement)."""
-    codes: dict[str, set[str]] = {"p": set(), "a": set(), "c": set()}
-    districts: dict[str, str] = {}
-    for kind, code, province in await session.execute(_REFERENCES):
-        if kind == "d":
-            districts[code] = province
-        else:
-            codes[kind].add(code)
-    return References(
-        provinces=frozenset(codes["p"]),
-        districts=districts,
-        actors=frozenset(codes["a"]),
-        crossings=frozenset(codes["c"]),
-    )
+    return read_references(await session.execute(text(REFERENCE_ROWS)))[1]
