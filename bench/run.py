@@ -72,6 +72,9 @@ STATS = [
     ("week × district, province=PK-KP", "period=week&group_by=district&province=PK-KP"),
     ("day × none", "period=day&group_by=none"),
 ]
+# The largest statistics answers, whose bytes bench/floor.py also sends from memory.
+FLOOR_STATS = ("month × district", "week × district, province=PK-KP")
+FLOOR_TABLE = "bench_floor_writes"
 FILTERED_LIST = "/v1/incidents?province=PK-KP&perpetrator=ttp&limit=50"
 READ_CONNECTIONS = 4  # wrk -t1 -c4 for reads, as the earlier benches
 WRITERS = 16
@@ -261,25 +264,28 @@ def free_port() -> int:
 class Server:
     """`borderwatch serve --workers 2` in a process group of its own, its output in a log."""
 
-    def __init__(self, env: dict[str, str], name: str, logdir: Path, workers: int) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        name: str,
+        logdir: Path,
+        workers: int,
+        app: str | None = None,
+    ) -> None:
+        """`app`: an ASGI app path for plain `uvicorn` (the floor of bench/floor.py) instead of
+        the project's server."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.name = name
         self.log_path = logdir / f"server-{name}.log"
         self._log = self.log_path.open("wb")
+        where = ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        command = (
+            [str(BIN / "borderwatch"), "serve"] if app is None else [str(BIN / "uvicorn"), app]
+        )
+        ready = "/readyz" if app is None else "/healthz"
         self.process = subprocess.Popen(
-            [
-                str(BIN / "borderwatch"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
+            [*command, *where, "--log-level", "warning"],
             env=env,
             cwd=ROOT,
             stdout=self._log,
@@ -291,7 +297,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server {name} exited at start\n{self.tail()}")
             try:
-                with urllib.request.urlopen(f"{self.base}/readyz", timeout=5) as r:
+                with urllib.request.urlopen(f"{self.base}{ready}", timeout=5) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -515,7 +521,7 @@ request = function()
   local body = template:gsub("@DAY@", day):gsub("@LON@", lon):gsub("@LAT@", lat)
                        :gsub("@N@", tostring(n)):gsub("@K@", tostring(killed))
                        :gsub("@LOW@", tostring(killed + 1)):gsub("@HIGH@", tostring(killed + 5))
-  return wrk.format("POST", "/v1/incidents", {
+  return wrk.format("POST", "PATH", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer KEY",
   }, body)
@@ -523,7 +529,7 @@ end
 """
 
 
-def post_script(directory: Path, key: str, offset: int) -> Path:
+def post_script(directory: Path, key: str, offset: int, path: str = "/v1/incidents") -> Path:
     body = incident_body(0)
     body["occurred_on"] = "@DAY@"
     body["location"]["coordinates"] = ["@LON@", "@LAT@"]
@@ -540,6 +546,7 @@ def post_script(directory: Path, key: str, offset: int) -> Path:
         POST_LUA.replace("TEMPLATE", template)
         .replace("OFFSET", str(offset))
         .replace("SPAN", str(span))
+        .replace("PATH", path)
         .replace("KEY", key)
     )
     return script
@@ -566,6 +573,11 @@ class Report:
 
     def add(self, *args: str, **kwargs: str) -> None:
         self.rows.append(Row(*args, **kwargs))
+
+
+def fetch(server: Server, path: str) -> bytes:
+    with urllib.request.urlopen(server.base + path, timeout=120) as response:
+        return bytes(response.read())
 
 
 def verdict(ok: bool) -> str:
@@ -977,8 +989,9 @@ class Bench:
         )
         return health
 
-    def writes(self, server: Server, analyst: str) -> None:
-        """One writer, then 16; /healthz measured the same way for the ratio; batches."""
+    def writes(self, server: Server, analyst: str) -> Load:
+        """One writer, then 16; /healthz measured the same way for the ratio; batches.
+        Returns /healthz with one connection."""
         report, duration = self.report, self.args.duration
         before = live_incidents(self.url)
         health1 = wrk(server, "/healthz, 1 connection", "/healthz", duration, connections=1)
@@ -1040,6 +1053,84 @@ class Bench:
             target="0",
             met=verdict(failed == 0) + (f" ({why})" if why else ""),
         )
+        return health1
+
+    def floors(self, health: Load, health1: Load, answers: dict[str, bytes], analyst: str) -> None:
+        """bench/floor.py beside the server's figures: the same bytes of the largest
+        statistics answers sent from memory, and a durable one-row write of the same POST
+        body, by a bare ASGI app on the same Uvicorn. Where the floor is above a target's
+        bound, no implementation on this stack and machine meets that target."""
+        report, duration = self.report, self.args.duration
+        psql(
+            self.url,
+            f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} "
+            "(id bigserial PRIMARY KEY, body text NOT NULL)",
+        )
+        for label, body in answers.items():
+            path = self.logdir / f"answer-{len(body)}.json"
+            path.write_bytes(body)
+            env = {**self.env, "FLOOR_DSN": self.url, "FLOOR_BYTES": str(path)}
+            with self.serving_app(f"floor-{len(body)}", env) as floor:
+                sent = wrk(
+                    floor,
+                    f"floor: {label} answer ({len(body):,} bytes) from memory",
+                    "/bytes",
+                    duration,
+                )
+            report.loads.append(sent)
+            ratio_row(
+                report,
+                f"floor for stats {label}: its {len(body):,} bytes sent from memory by a bare "
+                "ASGI app, p50 ÷ /healthz p50",
+                sent,
+                health,
+                None,
+            )
+        env = {**self.env, "FLOOR_DSN": self.url}
+        with self.serving_app("floor-writes", env) as floor:
+            one = wrk(
+                floor,
+                "floor: durable one-row write of the POST body, 1 connection",
+                "/write",
+                duration,
+                connections=1,
+                script=post_script(self.logdir, analyst, 400_000_000, path="/write"),
+                warm=False,
+            )
+            many = wrk(
+                floor,
+                f"floor: durable one-row write of the POST body, {WRITERS} connections",
+                "/write",
+                duration,
+                connections=WRITERS,
+                threads=2,
+                script=post_script(self.logdir, analyst, 500_000_000, path="/write"),
+                warm=False,
+            )
+        report.loads += [one, many]
+        ratio_row(
+            report,
+            "floor for single POST: a durable one-row write of the same body by a bare ASGI "
+            "app (1 client), p50 ÷ /healthz p50",
+            one,
+            health1,
+            None,
+        )
+        report.add(
+            f"floor for {WRITERS} writers: durable one-row writes/s by a bare ASGI app",
+            f"{many.rps:,.0f}",
+        )
+        psql(self.url, f"DROP TABLE {FLOOR_TABLE}")
+
+    @contextlib.contextmanager
+    def serving_app(self, name: str, env: dict[str, str]) -> Iterator[Server]:
+        server = Server(env, name, self.logdir, self.args.workers, app="bench.floor:app")
+        self.servers.append(server)
+        try:
+            yield server
+        finally:
+            server.stop()
+            self.servers.remove(server)
 
     def run(self) -> None:
         a = self.args
@@ -1062,8 +1153,14 @@ class Bench:
         with self.serving("main") as server:
             # Exports first: the writes add rows.
             measure_exports(server, self.url, self.rows, self.report, formats)
-            self.reads(server, reader)
-            self.writes(server, analyst)
+            health = self.reads(server, reader)
+            answers = {
+                label: fetch(server, f"/v1/stats/fatalities?{query}")
+                for label, query in STATS
+                if label in FLOOR_STATS
+            }
+            health1 = self.writes(server, analyst)
+        self.floors(health, health1, answers, analyst)
         log("checking the rollups against a recount")
         wrong, notes = rollup_check(self.url)
         self.report.notes += notes
