@@ -34,7 +34,7 @@ Statement = tuple[str, list[Any]]
 _EVERY_PROVINCE = "province_code = ANY(ARRAY(SELECT code FROM provinces))"
 
 
-def _fine(q: FatalitiesQuery) -> list[str]:
+def fine(q: FatalitiesQuery) -> list[str]:
     """The fine dimensions q groups or filters by, in fatality_dim's order."""
     named = {q.group_by} | {d for d in FINE if getattr(q, d)}
     return [d for d in FINE if d in named]
@@ -42,7 +42,7 @@ def _fine(q: FatalitiesQuery) -> list[str]:
 
 def lean(q: FatalitiesQuery) -> bool:
     """Whether fatality_dim answers q: no category asked for, at most two fine dimensions."""
-    return not q.category and q.group_by != "category" and len(_fine(q)) <= 2
+    return not q.category and q.group_by != "category" and len(fine(q)) <= 2
 
 
 def spans(since: date, until: date, grain: str) -> list[tuple[str, date, date]]:
@@ -74,20 +74,20 @@ def _lean_rows(q: FatalitiesQuery, args: list[Any]) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    fine = _fine(q)
+    dims = fine(q)
     parts = []
     for grain, first, last in spans(q.since, q.last_day, GRAIN[q.period]):
-        by_day = grain == "day" and len(fine) == 2
+        by_day = grain == "day" and len(dims) == 2
         column = (
-            {d: DIM_COLUMN[d] for d in fine}
+            {d: DIM_COLUMN[d] for d in dims}
             if by_day
-            else {d: ("value1", "value2")[i] for i, d in enumerate(fine)}
+            else {d: ("value1", "value2")[i] for i, d in enumerate(dims)}
         )
         where = (
             [f"day BETWEEN {bind(first)} AND {bind(last)}", "category = ''"]
             if by_day
             else [
-                f"dims = {bind(','.join(fine))}",
+                f"dims = {bind(','.join(dims))}",
                 f"grain = '{grain}'",
                 f"start BETWEEN {bind(first)} AND {bind(last)}",
             ]
