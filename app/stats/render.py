@@ -28,7 +28,7 @@ class Grid:
     columns period,start,end."""
 
     index: dict[date, int]
-    template: list[str | None]
+    template: list[bytes | None]
     csv: list[list[str]]
 
 
@@ -36,30 +36,33 @@ class Grid:
 def grid(since: date, until: date, period: Period) -> Grid:
     """The periods from since to until, clipped (kept: dashboards ask the same ranges)."""
     index: dict[date, int] = {}
-    template: list[str | None] = []
+    template: list[bytes | None] = []
     rows = []
     for n, (start, first, last) in enumerate(periods(since, until, period)):
         name = label(start, period)
         index[start] = n
         template += [
-            ("}," if n else "")
-            + f'{{"period":"{name}","start":"{first.isoformat()}","end":"{last.isoformat()}",'
-            '"killed":',
+            (
+                ("}," if n else "")
+                + f'{{"period":"{name}","start":"{first.isoformat()}","end":"{last.isoformat()}",'
+                '"killed":'
+            ).encode(),
             None,
-            ',"injured":',
+            b',"injured":',
             None,
-            ',"incidents":',
+            b',"incidents":',
             None,
         ]
         rows.append([name, first.isoformat(), last.isoformat()])
-    template.append("}")
+    template.append(b"}")
     return Grid(index, template, rows)
 
 
 Columns = tuple[list[int], list[int], list[int]]  # killed, injured, incidents per period
 # The text of small numbers, looked up rather than formatted (three times faster).
-_NUMBERS = [str(n) for n in range(1 << 14)]
+_NUMBERS = [str(n).encode() for n in range(1 << 14)]
 _NUMBER = _NUMBERS.__getitem__
+_FORMAT = b"%d".__mod__
 
 
 @dataclass
@@ -83,20 +86,24 @@ def _shown(q: FatalitiesQuery, key: str, labels: dict[str, str]) -> tuple[str | 
     return key, labels.get(key, key)
 
 
-def _texts(column: list[int]) -> Iterable[str]:
-    return map(_NUMBER if max(column, default=0) < len(_NUMBERS) else str, column)
+def _texts(column: list[int], total: int) -> Iterable[bytes]:
+    """The column's numbers as text (none is above the total, nor below zero)."""
+    small = total < len(_NUMBERS) or max(column) < len(_NUMBERS)
+    return map(_NUMBER if small else _FORMAT, column)
 
 
-def _points(columns: Columns, g: Grid, cumulative: bool) -> tuple[str, list[int]]:
-    """The points' JSON and the series' totals."""
+def _points(columns: Columns, g: Grid, cumulative: bool) -> tuple[list[bytes], list[int]]:
+    """The parts of the points' JSON, and the series' totals."""
     if cumulative:
         columns = tuple(list(accumulate(column)) for column in columns)  # type: ignore[assignment]
         totals = [column[-1] for column in columns]
     else:
         totals = [sum(column) for column in columns]
     parts = g.template.copy()
-    parts[1::6], parts[3::6], parts[5::6] = (_texts(column) for column in columns)
-    return "".join(parts), totals  # type: ignore[arg-type]
+    parts[1::6], parts[3::6], parts[5::6] = (
+        _texts(column, total) for column, total in zip(columns, totals, strict=True)
+    )
+    return parts, totals  # type: ignore[return-value]
 
 
 def _totals(t: list[int]) -> str:
@@ -109,17 +116,21 @@ def filters_of(q: Any) -> dict[str, list[str]]:
 
 
 def to_json(q: FatalitiesQuery, answer: Answer) -> bytes:
-    """The document of SPEC "GET /v1/stats/fatalities", as json.dumps would write it."""
+    """The document of SPEC "GET /v1/stats/fatalities", as json.dumps would write it: its
+    parts gathered in one list and joined once (a big answer is a megabyte)."""
     g = grid(q.since, q.last_day, q.period)
-    out, totals = [], [0, 0, 0]
+    out: list[bytes] = [b""]  # the head, once the totals are known
+    totals = [0, 0, 0]
     for key, columns in answer.series.items():
         points, sums = _points(columns, g, q.cumulative)
         totals = [totals[0] + sums[0], totals[1] + sums[1], totals[2] + sums[2]]
         shown, name = _shown(q, key, answer.labels)
         out.append(
-            f'{{"key":{_dumps(shown)},"label":{_dumps(name)},"totals":{_totals(sums)},'
-            f'"points":[{points}]}}'
+            f'{"," if len(out) > 1 else ""}{{"key":{_dumps(shown)},"label":{_dumps(name)},'
+            f'"totals":{_totals(sums)},"points":['.encode()
         )
+        out += points
+        out.append(b"]}")
     if answer.distinct_incidents is not None:
         totals[2] = answer.distinct_incidents
     head = _dumps(
@@ -132,7 +143,9 @@ def to_json(q: FatalitiesQuery, answer: Answer) -> bytes:
             "filters": filters_of(q),
         }
     )
-    return f'{head[:-1]},"totals":{_totals(totals)},"series":[{",".join(out)}]}}'.encode()
+    out[0] = f'{head[:-1]},"totals":{_totals(totals)},"series":['.encode()
+    out.append(b"]}")
+    return b"".join(out)
 
 
 def _csv_rows(q: FatalitiesQuery, answer: Answer) -> Iterable[list[Any]]:

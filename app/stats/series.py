@@ -131,11 +131,11 @@ KEY_COLUMN = {"province": "province_code", "kind": "kind", "none": "''"}
 
 
 def statement(q: FatalitiesQuery, fine: Sequence[str]) -> tuple[str, list[Any]]:
-    """SQL giving the data version as (NULL, NULL, seq, epoch, NULL, NULL, NULL), then
-    (window, key, block, first position, killed, injured, incidents) for every block of
-    every window, the counts being the binary arrays (array_send) of the block's positions
-    that the window covers: what asyncpg makes a list of Python ints of element by element,
-    struct unpacks at once."""
+    """SQL giving the data version as (NULL, NULL, seq, epoch, NULL), then (window, key,
+    block, first position, counts) for every block of every window, `counts` being the
+    binary arrays (array_send) of killed, injured and incidents at the positions of the
+    block that the window covers, one after the other: asyncpg would make lists of them
+    element by element, struct unpacks them at once."""
     args: list[Any] = [",".join(fine)]
     value = {d: ("value1", "value2")[i] for i, d in enumerate(fine)}
 
@@ -156,8 +156,8 @@ def statement(q: FatalitiesQuery, fine: Sequence[str]) -> tuple[str, list[Any]]:
     for n, (g, a, b) in enumerate(layout(q.since, q.last_day, q.period).windows):
         lo, hi = bind(a), bind(b)
         parts.append(
-            f"SELECT {n} AS w, key, block::bigint, lo::bigint, array_send(killed[lo:hi]), "
-            "array_send(injured[lo:hi]), array_send(incidents[lo:hi]) "
+            f"SELECT {n} AS w, key, block::bigint, lo::bigint, array_send(killed[lo:hi]) "
+            "|| array_send(injured[lo:hi]) || array_send(incidents[lo:hi]) "
             f"FROM (SELECT {key}::text AS key, block, "
             f"greatest(1, {lo} - block * {BLOCK} + 1) AS lo, "
             f"least({BLOCK}, {hi} - block * {BLOCK}) AS hi, killed, injured, incidents "
@@ -166,8 +166,7 @@ def statement(q: FatalitiesQuery, fine: Sequence[str]) -> tuple[str, list[Any]]:
         )
     sql = (
         "SELECT NULL::int AS w, NULL::text AS key, seq AS block, epoch::bigint AS lo, "
-        "NULL::bytea AS killed, NULL::bytea AS injured, NULL::bytea AS incidents "
-        "FROM data_version UNION ALL " + " UNION ALL ".join(parts)
+        "NULL::bytea AS counts FROM data_version UNION ALL " + " UNION ALL ".join(parts)
     )
     return sql, args
 
@@ -175,25 +174,15 @@ def statement(q: FatalitiesQuery, fine: Sequence[str]) -> tuple[str, list[Any]]:
 _STRUCTS: dict[int, Struct] = {}
 
 
-def _ints(sent: bytes) -> tuple[int, ...]:
-    """The elements of a one-dimensional bigint array in binary (array_send): a 20-byte
-    header, then a 4-byte length and 8-byte value per element."""
-    n = (len(sent) - 20) // 12
+def _counts(sent: bytes) -> tuple[int, tuple[int, ...]]:
+    """n and the 3n elements of three one-dimensional bigint arrays of n elements without
+    NULLs in binary (array_send), one after the other: each a 20-byte header, then per
+    element its 4-byte length (skipped) and 8-byte value."""
+    n = (len(sent) - 60) // 36
     unpack = _STRUCTS.get(n)
     if unpack is None:
-        unpack = _STRUCTS[n] = Struct(">" + "iq" * n)
-    return unpack.unpack_from(sent, 20)[1::2]
-
-
-def _place(target: list[int], offset: int, values: tuple[int, ...], fresh: bool) -> None:
-    """values into target at offset, clipped to it; added unless fresh."""
-    a, b = max(0, -offset), min(len(values), len(target) - offset)
-    if a >= b:
-        return
-    if fresh:
-        target[offset + a : offset + b] = values[a:b]
-    else:
-        target[offset + a : offset + b] = map(add, target[offset + a : offset + b], values[a:b])
+        unpack = _STRUCTS[n] = Struct(">" + ("20x" + "4xq" * n) * 3)
+    return n, unpack.unpack(sent)
 
 
 def _column(lay: Layout, windows: list[list[int]]) -> list[int]:
@@ -216,18 +205,21 @@ def fold(q: FatalitiesQuery, rows: Sequence[Any]) -> tuple[tuple[int, int], dict
     version = (0, 0)
     laid: dict[str, list[list[list[int]]]] = {}  # key -> figure -> window -> units
     seen: set[tuple[int, str, int]] = set()
-    for w, key, block, lo, *figures in rows:
+    for w, key, block, lo, sent in rows:
         if w is None:
             version = (block, lo)
             continue
         by_figure = laid.get(key)
         if by_figure is None:
             by_figure = laid[key] = [[[0] * n for n in sizes] for _ in range(3)]
+        n, values = _counts(sent)
+        a = block * BLOCK + lo - 1 - lay.windows[w][1]  # the statement keeps a..a+n inside
         fresh = (w, key, block) not in seen
         seen.add((w, key, block))
-        offset = block * BLOCK + lo - 1 - lay.windows[w][1]
-        for target, values in zip(by_figure, figures, strict=True):
-            _place(target[w], offset, _ints(values), fresh)
+        for f in range(3):
+            target = by_figure[f][w]
+            part = values[f * n : f * n + n]
+            target[a : a + n] = part if fresh else map(add, target[a : a + n], part)
     series: dict[str, Columns] = {}
     for key, (k, i, c) in laid.items():
         columns = (_column(lay, k), _column(lay, i), _column(lay, c))
