@@ -45,6 +45,11 @@ _UNIT = """CASE grain WHEN 'day' THEN start - DATE '2001-01-01'
 _ZEROS = f"array_fill(0::bigint, ARRAY[{BLOCK}])"
 
 
+def _added(array: str, values: str) -> str:
+    """`array` with the block's `values` added at its positions g.pos."""
+    return f"bw_add_at({array}, g.pos, {values})"
+
+
 def _moved(changes: str) -> str:
     """One statement adding `changes` (fatality_dim rows with signed counts) to the blocks:
     in place where the block exists, as a new block where it does not."""
@@ -64,15 +69,15 @@ def _moved(changes: str) -> str:
           FROM delta GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     ), updated AS (
         UPDATE fatality_series s
-           SET killed = bw_add_at(s.killed, g.pos, g.killed),
-               injured = bw_add_at(s.injured, g.pos, g.injured),
-               incidents = bw_add_at(s.incidents, g.pos, g.incidents)
+           SET killed = {_added("s.killed", "g.killed")},
+               injured = {_added("s.injured", "g.injured")},
+               incidents = {_added("s.incidents", "g.incidents")}
           FROM g WHERE {same}
         RETURNING s.{", s.".join((*SERIES, "block"))}
     )
     INSERT INTO fatality_series ({_SERIES}, block, killed, injured, incidents)
-    SELECT {_SERIES}, block, bw_add_at({_ZEROS}, pos, killed),
-           bw_add_at({_ZEROS}, pos, injured), bw_add_at({_ZEROS}, pos, incidents)
+    SELECT {_SERIES}, block, {_added(_ZEROS, "g.killed")}, {_added(_ZEROS, "g.injured")},
+           {_added(_ZEROS, "g.incidents")}
       FROM g WHERE NOT EXISTS (SELECT 1 FROM updated s WHERE {same})"""
 
 
@@ -102,6 +107,10 @@ UPGRADE = [
         CONSTRAINT pk_fatality_series PRIMARY KEY
             (dims, grain, province_code, block, value1, value2, kind, status)
     )""",
+    # Every write rewrites rows of 1.6 kB: with room on their page the new version stays
+    # there (a HOT update, no index entries): the trigger costs 0.4 ms for the 18 buckets
+    # of one incident instead of 0.6 ms.
+    "ALTER TABLE fatality_series SET (fillfactor = 50)",
     # The arrays `a` with vs[j] added at the 0-based positions ps[j].
     """
     CREATE FUNCTION bw_add_at(a bigint[], ps integer[], vs bigint[]) RETURNS bigint[]
@@ -116,6 +125,10 @@ UPGRADE = [
     f"""
     CREATE FUNCTION bw_fatality_series_inserted() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
+        -- Statement triggers fire for no rows too (most commits insert no bucket).
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+            RETURN NULL;
+        END IF;
         {_moved(_INSERTED)};
         RETURN NULL;
     END
@@ -123,6 +136,9 @@ UPGRADE = [
     f"""
     CREATE FUNCTION bw_fatality_series_updated() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
+        IF NOT EXISTS (SELECT 1 FROM new_rows) THEN
+            RETURN NULL;
+        END IF;
         {_moved(_UPDATED)};
         RETURN NULL;
     END
