@@ -1,8 +1,10 @@
 """The one statement that answers a fatalities question: the data version and the figures per
 period start and series key, read in one snapshot and one round trip.
 
-Questions that name no category read fatality_dim (bounded by the calendar and the reference
-lists); the others read the category rollups through app/stats/sources.py. The SQL text
+Questions that name no category are read from fatality_series by app/stats/series.py,
+except those with two fine dimensions that need days (the blocks hold no pairs by day): those
+read fatality_dim and the fine rollup here; the others read the category rollups through
+app/stats/sources.py. The SQL text
 depends only on the question's shape (grouping, period, which filters are set, the edges of
 the range), never on its values, so asyncpg's prepared statements are reused."""
 
