@@ -5,10 +5,13 @@ every other table."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
     CheckConstraint,
     Column,
     Date,
+    Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     Table,
     Text,
@@ -215,6 +218,38 @@ fatality_dim = Table(
     ),
 )
 
+
+SERIES_BLOCK = 64  # units a fatality_series row holds (migration 0006_stats_answers)
+# fatality_dim's series in blocks of SERIES_BLOCK consecutive units (days, ISO weeks or
+# months from 2001-01-01), one array per count (made by migration 0006_stats_answers).
+fatality_series = Table(
+    "fatality_series",
+    Base.metadata,
+    _text("dims"),
+    _text("grain"),
+    _text("province_code"),
+    _text("value1", "''"),
+    _text("value2", "''"),
+    _text("kind"),
+    _text("status"),
+    Column("block", Integer, nullable=False),
+    *(Column(name, ARRAY(BigInteger), nullable=False) for name in COUNTS),
+    CheckConstraint("block >= 0", name="block"),
+    CheckConstraint(
+        " AND ".join(f"cardinality({name}) = {SERIES_BLOCK}" for name in COUNTS), name="length"
+    ),
+    PrimaryKeyConstraint(
+        "dims",
+        "grain",
+        "province_code",
+        "block",
+        "value1",
+        "value2",
+        "kind",
+        "status",
+        name="pk_fatality_series",
+    ),
+)
 
 # Counts below zero mean the rollups drifted from the data: a defect, never the client's.
 register_internal_constraints(

@@ -1,8 +1,10 @@
 """The one statement that answers a fatalities question: the data version and the figures per
 period start and series key, read in one snapshot and one round trip.
 
-Questions that name no category read fatality_dim (bounded by the calendar and the reference
-lists); the others read the category rollups through app/stats/sources.py. The SQL text
+Questions that name no category are read from fatality_series by app/stats/series.py,
+except those with two fine dimensions that need days (the blocks hold no pairs by day): those
+read fatality_dim and the fine rollup here; the others read the category rollups through
+app/stats/sources.py. The SQL text
 depends only on the question's shape (grouping, period, which filters are set, the edges of
 the range), never on its values, so asyncpg's prepared statements are reused."""
 
@@ -34,7 +36,7 @@ Statement = tuple[str, list[Any]]
 _EVERY_PROVINCE = "province_code = ANY(ARRAY(SELECT code FROM provinces))"
 
 
-def _fine(q: FatalitiesQuery) -> list[str]:
+def fine(q: FatalitiesQuery) -> list[str]:
     """The fine dimensions q groups or filters by, in fatality_dim's order."""
     named = {q.group_by} | {d for d in FINE if getattr(q, d)}
     return [d for d in FINE if d in named]
@@ -42,7 +44,7 @@ def _fine(q: FatalitiesQuery) -> list[str]:
 
 def lean(q: FatalitiesQuery) -> bool:
     """Whether fatality_dim answers q: no category asked for, at most two fine dimensions."""
-    return not q.category and q.group_by != "category" and len(_fine(q)) <= 2
+    return not q.category and q.group_by != "category" and len(fine(q)) <= 2
 
 
 def spans(since: date, until: date, grain: str) -> list[tuple[str, date, date]]:
@@ -74,20 +76,20 @@ def _lean_rows(q: FatalitiesQuery, args: list[Any]) -> str:
         args.append(value)
         return f"${len(args)}"
 
-    fine = _fine(q)
+    dims = fine(q)
     parts = []
     for grain, first, last in spans(q.since, q.last_day, GRAIN[q.period]):
-        by_day = grain == "day" and len(fine) == 2
+        by_day = grain == "day" and len(dims) == 2
         column = (
-            {d: DIM_COLUMN[d] for d in fine}
+            {d: DIM_COLUMN[d] for d in dims}
             if by_day
-            else {d: ("value1", "value2")[i] for i, d in enumerate(fine)}
+            else {d: ("value1", "value2")[i] for i, d in enumerate(dims)}
         )
         where = (
             [f"day BETWEEN {bind(first)} AND {bind(last)}", "category = ''"]
             if by_day
             else [
-                f"dims = {bind(','.join(fine))}",
+                f"dims = {bind(','.join(dims))}",
                 f"grain = '{grain}'",
                 f"start BETWEEN {bind(first)} AND {bind(last)}",
             ]

@@ -58,6 +58,9 @@ _LEAN = f"""SELECT d.dims, g.grain, g.start, province_code, d.value1, d.value2, 
 
 
 _REBUILD = [
+    # fatality_series follows fatality_dim by the triggers of migration 0006_stats_answers:
+    # emptied here, filled again by fatality_dim's INSERT below.
+    "DELETE FROM fatality_series",
     "DELETE FROM fatality_dim",
     "DELETE FROM fatality_monthly_dim",
     "DELETE FROM fatality_monthly",

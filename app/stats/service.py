@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from app.reference.names import Names
-from app.stats import plan
+from app.stats import plan, series
 from app.stats.filters import FatalitiesQuery, GroupBy, StatsFilters
-from app.stats.render import Answer, Figures, filters_of, grid
+from app.stats.render import Answer, filters_of, grid
+from app.stats.series import Columns
 
 Version = tuple[int, int]  # change-feed sequence number, rollup epoch
 _LABELLED = ("province", "district", "perpetrator")
@@ -32,12 +33,13 @@ async def _labels(conn: Any, names: Names, group_by: GroupBy, keys: list[str]) -
     return {k: k.replace("_", " ").capitalize() for k in keys}
 
 
-async def fatalities(conn: Any, names: Names, q: FatalitiesQuery) -> tuple[Version, Answer]:
-    """The figures of SPEC "GET /v1/stats/fatalities" with the data version they are at."""
-    sql, args = plan.statement(q)
-    rows = await conn.fetch(sql, *args)
+def _fold_rows(
+    q: FatalitiesQuery, rows: list[Any]
+) -> tuple[Version, dict[str, Columns], int | None]:
+    """The rows of plan.statement() added up per series and period."""
     index = grid(q.since, q.last_day, q.period).index
-    series: dict[str, Figures] = {key: {} for key in _named(q)}
+    size = len(index)
+    series: dict[str, Columns] = {}
     version, distinct = (0, 0), None
     for start, key, killed, injured, incidents in rows:
         if start is None:
@@ -46,15 +48,31 @@ async def fatalities(conn: Any, names: Names, q: FatalitiesQuery) -> tuple[Versi
             else:  # group_by=category: incidents having any of the categories
                 distinct = int(incidents)
         elif killed or injured or incidents:
-            figures = series.setdefault(key, {})
+            columns = series.get(key)
+            if columns is None:
+                columns = series[key] = ([0] * size, [0] * size, [0] * size)
             n = index[start]
-            old = figures.get(n)
-            figures[n] = (
-                (killed, injured, incidents)
-                if old is None
-                else (old[0] + killed, old[1] + injured, old[2] + incidents)
-            )
-    ordered = {key: series[key] for key in sorted(series, key=lambda k: (k == "", k))}
+            columns[0][n] += killed
+            columns[1][n] += injured
+            columns[2][n] += incidents
+    return version, series, distinct
+
+
+async def fatalities(conn: Any, names: Names, q: FatalitiesQuery) -> tuple[Version, Answer]:
+    """The figures of SPEC "GET /v1/stats/fatalities" with the data version they are at."""
+    fine = plan.fine(q)
+    distinct = None
+    if plan.lean(q) and series.usable(q, fine):
+        sql, args = series.statement(q, fine)
+        version, found = series.fold(q, await conn.fetch(sql, *args))
+    else:
+        sql, args = plan.statement(q)
+        version, found, distinct = _fold_rows(q, await conn.fetch(sql, *args))
+    size = len(grid(q.since, q.last_day, q.period).index)
+    for key in _named(q):
+        if key not in found:
+            found[key] = ([0] * size, [0] * size, [0] * size)
+    ordered = {key: found[key] for key in sorted(found, key=lambda k: (k == "", k))}
     labels = await _labels(conn, names, q.group_by, list(ordered))
     return version, Answer(ordered, labels, distinct)
 
@@ -87,8 +105,8 @@ def _live_incidents(q: StatsFilters, args: list[Any]) -> str:
 def _entries(q: FatalitiesQuery, answer: Answer) -> tuple[list[dict[str, Any]], list[int]]:
     """Each series' totals (non-zero ones, deadliest first) and the totals of them all."""
     entries, totals = [], [0, 0, 0]
-    for key, figures in answer.series.items():
-        sums = [sum(f[n] for f in figures.values()) for n in range(3)]
+    for key, columns in answer.series.items():
+        sums = [sum(column) for column in columns]
         totals = [a + b for a, b in zip(totals, sums, strict=True)]
         if any(sums):
             shown = None if q.group_by == "none" else key

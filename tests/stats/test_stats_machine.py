@@ -127,7 +127,7 @@ class Harness:
                 text(
                     "TRUNCATE incident_revisions, casualties, incident_sources, incident_tags,"
                     " incidents, fatality_rollup, fatality_daily, fatality_monthly, fatality_monthly_dim,"
-                    " fatality_dim,"
+                    " fatality_dim, fatality_series,"
                     " idempotency_keys"
                 )
             )

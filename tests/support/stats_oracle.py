@@ -154,6 +154,17 @@ ROLLUP_DRIFT = text("""
         SELECT dims, grain, start, province_code, value1, value2, kind, status, killed,
                injured, incidents
           FROM fatality_dim WHERE killed <> 0 OR injured <> 0 OR incidents <> 0
+    ), series AS (
+        -- fatality_series' blocks unpacked into fatality_dim's buckets (units from 2001-01-01)
+        SELECT dims, grain,
+               CASE grain WHEN 'day' THEN DATE '2001-01-01' + unit
+                          WHEN 'week' THEN DATE '2001-01-01' + 7 * unit
+                          ELSE (DATE '2001-01-01' + make_interval(months => unit))::date END,
+               province_code, value1, value2, kind, status, k, i, c
+          FROM (SELECT s.*, s.block * 64 + n::int - 1 AS unit, k, i, c
+                  FROM fatality_series s,
+                       unnest(s.killed, s.injured, s.incidents) WITH ORDINALITY AS u(k, i, c, n)
+                 WHERE k <> 0 OR i <> 0 OR c <> 0) AS unpacked
     )
     SELECT (SELECT count(*) FROM (SELECT * FROM truth EXCEPT SELECT * FROM stored) a)
          + (SELECT count(*) FROM (SELECT * FROM stored EXCEPT SELECT * FROM truth) b)
@@ -165,6 +176,8 @@ ROLLUP_DRIFT = text("""
          + (SELECT count(*) FROM (SELECT * FROM dim EXCEPT SELECT * FROM dim_truth) h)
          + (SELECT count(*) FROM (SELECT * FROM lean_truth EXCEPT SELECT * FROM lean) i)
          + (SELECT count(*) FROM (SELECT * FROM lean EXCEPT SELECT * FROM lean_truth) j)
+         + (SELECT count(*) FROM (SELECT * FROM lean_truth EXCEPT SELECT * FROM series) k)
+         + (SELECT count(*) FROM (SELECT * FROM series EXCEPT SELECT * FROM lean_truth) l)
 """)
 
 
