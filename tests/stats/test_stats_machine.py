@@ -126,7 +126,7 @@ class Harness:
             await conn.execute(
                 text(
                     "TRUNCATE incident_revisions, casualties, incident_sources, incident_tags,"
-                    " incidents, fatality_rollup, fatality_daily, fatality_monthly, fatality_monthly_dim,"
+                    " incidents, incident_csv_lines, fatality_rollup, fatality_daily, fatality_monthly, fatality_monthly_dim,"
                     " fatality_dim,"
                     " idempotency_keys"
                 )
