@@ -98,9 +98,20 @@ class Incident(Base):
             "id",
             postgresql_where=text("deleted_at IS NULL"),
         ),
-        Index("ix_incidents_province_code_occurred_on", "province_code", "occurred_on"),
+        # Lists filtered on one province or group read these in list order (0007_csv_lines).
+        Index(
+            "ix_incidents_province_code_occurred_on_id",
+            "province_code",
+            text("occurred_on DESC"),
+            "id",
+        ),
         Index("ix_incidents_district_slug_occurred_on", "district_slug", "occurred_on"),
-        Index("ix_incidents_perpetrator_slug_occurred_on", "perpetrator_slug", "occurred_on"),
+        Index(
+            "ix_incidents_perpetrator_slug_occurred_on_id",
+            "perpetrator_slug",
+            text("occurred_on DESC"),
+            "id",
+        ),
         Index("ix_incidents_attack_type_occurred_on", "attack_type", "occurred_on"),
         Index("ix_incidents_updated_at", "updated_at"),
         Index(
