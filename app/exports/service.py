@@ -2,7 +2,8 @@
 at any earlier one rebuilt from the revision history.
 
 Now, the filters run on the indexed columns of `incidents` and COPY sends the stored lines
-(`document`, `csv_row`, `feature`, which a trigger writes with every write of the row); at a
+(`document` and `feature`, which a trigger writes with every write of the row, and the CSV
+line a trigger keeps in `incident_csv_lines` for each live incident); at a
 version, the filters run on each incident's revision document and the same functions make
 the same lines of it. Both are ordered by id, so an export taken at version N and one asked later
 with version=N are byte for byte the same.
@@ -41,7 +42,7 @@ _AT_VERSION = """
      WHERE last.op <> 'deleted' AND last.d->>'status' <> 'retracted'
 """
 
-# The columns of a CSV row (incident_csv(), migration 0003_stored_documents, writes them).
+# The columns of a CSV row (incident_csv() of migration 0003_stored_documents writes them).
 CSV_HEADER = [
     "id",
     "occurred_on",
@@ -76,13 +77,20 @@ CSV_HEADER = [
 
 # One output line per incident and format: the stored columns now, and the same functions
 # over a revision's document `d` at a version. json and geojson rows carry a comma before
-# them; stream() drops the first one.
+# them; stream() drops the first one. CSV lines are in a table of their own (`l`, migration
+# 0007_csv_lines), joined to the incidents a filter picks.
 _LIVE_LINES = {
     "ndjson": "i.document",
     "json": "',' || i.document",
     "geojson": "',' || i.feature",
-    "csv": "i.csv_row",
+    "csv": "l.line",
 }
+_LIVE_FROM = {"csv": "incidents i JOIN incident_csv_lines l ON l.id = i.id"}
+# The condition of an export without filters: live incidents, the very rows that have a line
+# in incident_csv_lines. Their CSV export is that table in key order: 330-byte rows read
+# instead of the 2 kB incident rows.
+_ALL_LIVE = column_sql(IncidentFilters(), {})
+_ALL_CSV = "SELECT l.line FROM incident_csv_lines l ORDER BY l.id"
 _PAST_LINES = {
     "ndjson": "d::text",
     "json": "',' || d::text",
@@ -135,9 +143,11 @@ def build(f: IncidentFilters, fmt: str, version: int | None) -> Export:
     if version is None:
         params: dict[str, Any] = {}
         where = column_sql(f, params)
+        if fmt == "csv" and where == _ALL_LIVE:
+            return Export(_ALL_CSV, [], fmt)
+        source = _LIVE_FROM.get(fmt, "incidents i")
         query, values = positional(
-            f"SELECT {_LIVE_LINES[fmt]} FROM incidents i WHERE {where} ORDER BY i.id",
-            params,
+            f"SELECT {_LIVE_LINES[fmt]} FROM {source} WHERE {where} ORDER BY i.id", params
         )
         return Export(query, values, fmt)
     args = Args(version)

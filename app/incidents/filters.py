@@ -221,13 +221,22 @@ def _like(q: str) -> str:
 _PLAIN_CODE = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
-def _codes(name: str, values: Sequence[str], params: dict[str, Any], inline: bool) -> str:
-    """The array a code filter compares with: bound as `:name`, or written out when `inline`
-    and every code is a plain slug (nothing to quote or escape)."""
+def _codes(
+    column: str, name: str, values: Sequence[str], params: dict[str, Any], inline: bool
+) -> str:
+    """A code filter on `column`: its values bound as `:name`, or written out when `inline`
+    and every code is a plain slug (nothing to quote or escape). One code written out is an
+    equality: a B-tree index led by the column then gives that code's rows in the order of
+    its next columns (`= ANY(ARRAY[…])` does not, in PostgreSQL 15), so a list filtered on a
+    rare district reads its page from the (district_slug, occurred_on) index, each day's rows
+    sorted by id, instead of thousands of rows of the list order (4,000 pages read for 51
+    rows at 1M incidents)."""
     if inline and all(_PLAIN_CODE.fullmatch(v) for v in values):
-        return "ARRAY[" + ",".join(f"'{v}'" for v in values) + "]::text[]"
+        if len(values) == 1:
+            return f"{column} = '{values[0]}'"
+        return f"{column} = ANY(ARRAY[" + ",".join(f"'{v}'" for v in values) + "]::text[])"
     params[name] = list(values)
-    return f":{name}"
+    return f"{column} = ANY(:{name})"
 
 
 def column_sql(f: CommonFilters, params: dict[str, Any], inline_codes: bool = False) -> str:
@@ -244,11 +253,11 @@ def column_sql(f: CommonFilters, params: dict[str, Any], inline_codes: bool = Fa
         clauses.append("i.occurred_on <= :until")
     for name, (column, _) in CODE_FILTERS.items():
         if values := getattr(f, name):
-            clauses.append(f"i.{column} = ANY({_codes(name, values, params, inline_codes)})")
+            clauses.append(_codes(f"i.{column}", name, values, params, inline_codes))
     if f.category:
+        category = _codes("c.category", "category", f.category, params, inline_codes)
         clauses.append(
-            "EXISTS (SELECT 1 FROM casualties c WHERE c.incident_id = i.id AND c.category = "
-            f"ANY({_codes('category', f.category, params, inline_codes)}))"
+            f"EXISTS (SELECT 1 FROM casualties c WHERE c.incident_id = i.id AND {category})"
         )
     clauses += _column_extras(f, params)
     return " AND ".join(clauses)

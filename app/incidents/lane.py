@@ -30,6 +30,39 @@ _MULTI = {name for name, info in ListQuery.model_fields.items() if repeatable(in
 _FIELDS = set(ListQuery.model_fields)
 
 
+# The query strings taken (less their cursor, which changes from page to page), with the
+# query they parse to and its list scope: pure functions of the string, kept per process
+# (a bounded table, emptied when full) so that a repeated question is not parsed again.
+_TAKEN: dict[bytes, tuple[ListQuery, str]] = {}
+_TAKEN_MAX = 1024
+_CURSOR = b"cursor="
+
+
+def taken_query(query_string: bytes) -> tuple[ListQuery, str] | None:
+    """plain_query() and the query's scope (ListQuery.scope()), from _TAKEN when the
+    string less its cursor was seen before; the cursor is validated on its own."""
+    parts = query_string.split(b"&")
+    cursors = [part for part in parts if part.startswith(_CURSOR)]
+    if len(cursors) > 1:
+        return None
+    key = b"&".join(p for p in parts if not p.startswith(_CURSOR)) if cursors else query_string
+    entry = _TAKEN.get(key)
+    if entry is None:
+        query = plain_query(key)
+        if query is None or query.cursor is not None:  # refused, or a cursor spelled otherwise
+            query = plain_query(query_string)
+            return None if query is None else (query, query.scope())
+        if len(_TAKEN) >= _TAKEN_MAX:
+            _TAKEN.clear()
+        entry = _TAKEN[key] = (query, query.scope())
+    if not cursors:
+        return entry
+    cursor = plain_query(cursors[0])  # the model's own check of the cursor alone
+    if cursor is None:
+        return None
+    return entry[0].model_copy(update={"cursor": cursor.cursor}), entry[1]
+
+
 def plain_query(query_string: bytes) -> ListQuery | None:
     """The list query if the route would take it as it is, else None (the route answers,
     with its 422 where it gives one)."""
@@ -69,13 +102,14 @@ class ListLane:
             return False
         if any(name == b"authorization" for name, _ in scope["headers"]):
             return False
-        query = plain_query(scope["query_string"])
-        if query is None:
+        taken = taken_query(scope["query_string"])
+        if taken is None:
             return False
+        query, list_scope = taken
         request = Request(scope, receive)
         try:
             async with app.state.reads.acquire() as conn:
-                response = await list_page(request, conn, query)
+                response = await list_page(request, conn, query, list_scope)
         except DomainError:  # a bad code or cursor: the route gives the same problem
             return False
         except UNAVAILABLE as exc:

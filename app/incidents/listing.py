@@ -7,6 +7,7 @@ is signed (HMAC-SHA256), so a forged or altered one is refused instead of truste
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -32,15 +33,19 @@ from app.reference.names import Names
 T = TypeVar("T")
 
 
+@functools.lru_cache(maxsize=8)  # one secret per process (tests make a few)
 def _key(secret: bytes) -> bytes:
     return hashlib.sha256(b"borderwatch-cursor\x00" + secret).digest()
+
+
+def _mac(secret: bytes, payload: bytes) -> bytes:
+    return hmac.digest(_key(secret), payload, "sha256")[:16]
 
 
 def encode_cursor(secret: bytes, position: list[Any], scope: str) -> str:
     """An opaque cursor after `position` (JSON values), bound to the filters it was made for."""
     payload = json.dumps([*position, scope], separators=(",", ":")).encode()
-    mac = hmac.new(_key(secret), payload, hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(payload + mac).decode().rstrip("=")
+    return base64.urlsafe_b64encode(payload + _mac(secret, payload)).decode().rstrip("=")
 
 
 def decode_cursor(secret: bytes, cursor: str, scope: str) -> list[Any]:
@@ -52,8 +57,7 @@ def decode_cursor(secret: bytes, cursor: str, scope: str) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         payload, mac = raw[:-16], raw[-16:]
-        expected = hmac.new(_key(secret), payload, hashlib.sha256).digest()[:16]
-        if len(raw) <= 16 or not hmac.compare_digest(mac, expected):
+        if len(raw) <= 16 or not hmac.compare_digest(mac, _mac(secret, payload)):
             raise bad
         *position, made_for = list(json.loads(payload))
     except (ValueError, TypeError, json.JSONDecodeError):
@@ -156,12 +160,14 @@ async def page(
     limit: int,
     cursor: str | None,
     secret: bytes,
+    scope: str | None = None,
 ) -> Page:
     """A page of the filtered incidents in list order, after the cursor when given, and the
     data version it reflects: one statement on an asyncpg connection (reference codes are
-    checked against the process's copy in `names`)."""
+    checked against the process's copy in `names`). `scope` is filters.scope(), when the
+    caller has it already."""
     await check_known(conn, names, filters)
-    scope = filters.scope()
+    scope = scope or filters.scope()
     params: dict[str, Any] = {}
     after = _list_position(secret, cursor, scope) if cursor is not None else None
     sql, values = positional(page_query(filters, params, after, limit + 1), params)

@@ -174,12 +174,15 @@ async def list_incidents(
         return await list_page(request, conn, query)
 
 
-async def list_page(request: Request, conn: Any, query: ListQuery) -> Response:
+async def list_page(
+    request: Request, conn: Any, query: ListQuery, scope: str | None = None
+) -> Response:
     """The answer of `GET /v1/incidents` read on an asyncpg connection: the route's, and
-    the fast lane's (app/incidents/lane.py), so the two cannot differ."""
+    the fast lane's (app/incidents/lane.py), so the two cannot differ. `scope` is
+    query.scope() when the caller has it already."""
     secret = cursor_key(request.app.state.settings)
     names = names_of(request.app.state)
-    page = await listing.page(conn, names, query, query.limit, query.cursor, secret)
+    page = await listing.page(conn, names, query, query.limit, query.cursor, secret, scope)
     headers = {"X-Data-Version": str(page.version)}
     if query.format == "geojson":
         body = json.dumps(

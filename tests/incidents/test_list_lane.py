@@ -84,6 +84,36 @@ async def test_the_next_pages_are_the_same_by_either_path(site: Site) -> None:
         url = f"/v1/incidents?limit=5&cursor={cursor}" if cursor else ""
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "province=PK-KP&perpetrator=ttp&limit=50",
+        "limit=5&cursor=abc",
+        "cursor=a%2Bb+c&limit=5",
+        "limit=5&cursor=abc&cursor=def",  # twice: refused
+        "limit=5&cursor=",  # empty: refused
+        "limit=5&cursor=" + "a" * 501,  # too long: refused
+        "limit=5&curs%6Fr=abc",  # spelled otherwise: still the cursor
+        "limit=5&curs%6Fr=abc&cursor=def",  # twice, once spelled otherwise: refused
+        "limit=501&cursor=abc",
+        "cursor=abc&provnce=PK-KP",
+    ],
+)
+def test_the_table_of_taken_queries_parses_as_the_lane_does(query: str) -> None:
+    """The lane parses a query string less its cursor once per process; with any cursor
+    the answer is what parsing the whole string gives, the first time and the next."""
+    from app.incidents.lane import plain_query, taken_query
+
+    whole = plain_query(query.encode())
+    for _ in range(2):
+        taken = taken_query(query.encode())
+        if whole is None:
+            assert taken is None
+        else:
+            assert taken == (whole, whole.scope())
+            assert taken[0].cursor == whole.cursor
+
+
 async def test_a_caller_with_a_key_goes_to_the_route(site: Site) -> None:
     taken = lane(site).taken
     bad = await site.client.get("/v1/incidents", headers={"Authorization": "Bearer bw_nope"})

@@ -126,8 +126,8 @@ class Harness:
             await conn.execute(
                 text(
                     "TRUNCATE incident_revisions, casualties, incident_sources, incident_tags,"
-                    " incidents, fatality_rollup, fatality_daily, fatality_monthly, fatality_monthly_dim,"
-                    " fatality_dim, fatality_series,"
+                    " incidents, incident_csv_lines, fatality_rollup, fatality_daily,"
+                    " fatality_monthly, fatality_monthly_dim, fatality_dim, fatality_series,"
                     " idempotency_keys"
                 )
             )
