@@ -13,9 +13,12 @@ that over the validation cases and generated bodies).
 
 from __future__ import annotations
 
+import gc
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
+from operator import itemgetter
 from typing import Annotated, Any, Literal, NamedTuple, NotRequired, cast
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
@@ -23,7 +26,7 @@ from typing_extensions import TypedDict
 
 from app.auth.service import Caller
 from app.core.clock import today_karachi
-from app.core.ids import uuid7
+from app.core.ids import uuid7s
 from app.incidents.rules import check_status
 from app.incidents.schemas import EARLIEST, MAX_COUNT, SLUG_RE
 from app.reference.service import References
@@ -51,6 +54,9 @@ _Text200 = Annotated[str, Field(max_length=200)]
 _Text500 = Annotated[str, Field(max_length=500)]
 _Text1000 = Annotated[str, Field(max_length=1000)]
 _Text20000 = Annotated[str, Field(max_length=20_000)]
+_Tag = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+# Members left out get IncidentIn's defaults here, so every member is there to read.
 
 
 @with_config(_STRICT)
@@ -65,8 +71,8 @@ class _Point(TypedDict):
 @with_config(_STRICT)
 class _Casualty(TypedDict):
     category: CasualtyCategory
-    killed: NotRequired[_Count]
-    injured: NotRequired[_Count]
+    killed: NotRequired[Annotated[_Count, Field(default=0)]]
+    injured: NotRequired[Annotated[_Count, Field(default=0)]]
 
 
 @with_config(_STRICT)
@@ -78,37 +84,32 @@ class _Range(TypedDict):
 @with_config(_STRICT)
 class _Source(TypedDict):
     url: Annotated[str, Field(max_length=2048, pattern=_URL)]
-    publisher: NotRequired[_Text200 | None]
-    published_on: NotRequired[_Date | None]
-    title: NotRequired[_Text1000 | None]
+    publisher: NotRequired[Annotated[_Text200 | None, Field(default=None)]]
+    published_on: NotRequired[Annotated[_Date | None, Field(default=None)]]
+    title: NotRequired[Annotated[_Text1000 | None, Field(default=None)]]
 
 
 @with_config(_STRICT)
 class _Incident(TypedDict):
     occurred_on: _Date
-    date_precision: NotRequired[DatePrecision]
+    date_precision: NotRequired[Annotated[DatePrecision, Field(default="day")]]
     location: _Point
-    geo_precision: NotRequired[GeoPrecision]
-    place_name: NotRequired[_Text500 | None]
+    geo_precision: NotRequired[Annotated[GeoPrecision, Field(default="exact")]]
+    place_name: NotRequired[Annotated[_Text500 | None, Field(default=None)]]
     province: Annotated[str, Field(pattern=r"^(PK|AF)-[A-Z]{2,3}$")]
-    district: NotRequired[_Slug | None]
-    kind: NotRequired[Kind]
+    district: NotRequired[Annotated[_Slug | None, Field(default=None)]]
+    kind: NotRequired[Annotated[Kind, Field(default="attack")]]
     attack_type: AttackType
     target_type: TargetType
-    perpetrator: NotRequired[_Slug]
-    attribution: NotRequired[Attribution]
-    casualties: NotRequired[Annotated[list[_Casualty], Field(max_length=5)]]
-    fatality_range: NotRequired[_Range | None]
+    perpetrator: NotRequired[Annotated[_Slug, Field(default="unknown")]]
+    attribution: NotRequired[Annotated[Attribution, Field(default="unattributed")]]
+    casualties: NotRequired[Annotated[list[_Casualty], Field(max_length=5, default_factory=list)]]
+    fatality_range: NotRequired[Annotated[_Range | None, Field(default=None)]]
     sources: Annotated[list[_Source], Field(min_length=1, max_length=20)]
-    crossing: NotRequired[_Slug | None]
-    description: NotRequired[_Text20000 | None]
-    status: NotRequired[Status]
-    tags: NotRequired[
-        Annotated[
-            list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]],
-            Field(max_length=30),
-        ]
-    ]
+    crossing: NotRequired[Annotated[_Slug | None, Field(default=None)]]
+    description: NotRequired[Annotated[_Text20000 | None, Field(default=None)]]
+    status: NotRequired[Annotated[Status, Field(default="reported")]]
+    tags: NotRequired[Annotated[list[_Tag], Field(max_length=30, default_factory=list)]]
 
 
 @with_config(_STRICT)
@@ -125,15 +126,30 @@ _NUL = b"\\u0000"
 
 
 def incidents_of(body: bytes, batch: bool) -> list[dict[str, Any]] | None:
-    """The incidents of a body when its shape is one this path takes, else None."""
+    """The incidents of a body when its shape is one this path takes (every member there,
+    defaults filled in), else None."""
     if _NUL in body:
         return None
     try:
-        if batch:
-            return cast(list[dict[str, Any]], _MANY.validate_json(body)["incidents"])
-        return [cast(dict[str, Any], _ONE.validate_json(body))]
+        with _no_gc():
+            if batch:
+                return cast(list[dict[str, Any]], _MANY.validate_json(body)["incidents"])
+            return [cast(dict[str, Any], _ONE.validate_json(body))]
     except ValidationError:
         return None
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """No collection while a body's many new containers are made (none of them can be
+    garbage yet): the collector would walk them again and again as they pile up."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Unknown(Exception):
@@ -144,27 +160,15 @@ class Refused(Exception):
     """A rule that only IncidentIn's way words (the 422 is made there)."""
 
 
-def codes(rows: Sequence[dict[str, Any]]) -> dict[str, set[str]]:
-    """The reference codes the incidents name, by kind (as app/reference/names.py keys them)."""
-    wanted: dict[str, set[str]] = {"province": set(), "district": set(), "perpetrator": set()}
-    crossings = {r["crossing"] for r in rows if r.get("crossing") is not None}
-    wanted["province"] = {r["province"] for r in rows}
-    wanted["district"] = {r["district"] for r in rows if r.get("district") is not None}
-    wanted["perpetrator"] = {r.get("perpetrator", "unknown") for r in rows}
-    if crossings:
-        wanted["crossing"] = crossings
-    return wanted
-
-
 def check_references(rows: Sequence[dict[str, Any]], refs: References) -> None:
     """Unknown unless every code the incidents name exists and each district lies in the
     incident's province."""
     for r in rows:
-        district, crossing = r.get("district"), r.get("crossing")
+        district, crossing = r["district"], r["crossing"]
         if (
             r["province"] not in refs.provinces
             or (district is not None and refs.districts.get(district) != r["province"])
-            or r.get("perpetrator", "unknown") not in refs.actors
+            or r["perpetrator"] not in refs.actors
             or (crossing is not None and crossing not in refs.crossings)
         ):
             raise Unknown
@@ -190,31 +194,33 @@ def _published(text: str | None) -> date | None:
         raise Refused from None
 
 
-# The columns of an incidents row as _incident() gives them (writes.py names its arrays so).
-INCIDENT_COLUMNS = (
-    "id",
+# Columns of `incidents` taken as they are from an input member.
+_AS_SENT = {
+    "date_precision": "date_precision",
+    "geo_precision": "geo_precision",
+    "place_name": "place_name",
+    "province_code": "province",
+    "district_slug": "district",
+    "kind": "kind",
+    "attack_type": "attack_type",
+    "target_type": "target_type",
+    "perpetrator_slug": "perpetrator",
+    "attribution": "attribution",
+    "crossing_slug": "crossing",
+    "description": "description",
+    "status": "status",
+}
+# Columns computed per incident, in the order _computed() gives them.
+_COMPUTED = (
     "occurred_on",
-    "date_precision",
     "lon",
     "lat",
-    "geo_precision",
-    "place_name",
-    "province_code",
-    "district_slug",
-    "kind",
-    "attack_type",
-    "target_type",
-    "perpetrator_slug",
-    "attribution",
     "killed_total",
     "injured_total",
     "fatality_low",
     "fatality_high",
-    "crossing_slug",
-    "description",
-    "status",
-    "is_synthetic",
 )
+INCIDENT_COLUMNS = ("id", *_COMPUTED, *_AS_SENT, "is_synthetic")
 # The owned rows' columns by table (casualties, sources, tags), as columns() gives them.
 OWNED_COLUMNS = {
     "c": ("incident_id", "category", "killed", "injured"),
@@ -223,40 +229,23 @@ OWNED_COLUMNS = {
 }
 
 
-def _incident(r: dict[str, Any], id_: Any, latest: date) -> tuple[Any, ...]:
-    """The incidents row of an incident, in the order of INCIDENT_COLUMNS."""
-    casualties = r.get("casualties", ())
-    killed = sum(c.get("killed", 0) for c in casualties)
-    fr = r.get("fatality_range")
-    if fr is not None and not fr["low"] <= killed <= fr["high"]:
-        raise Refused  # also a range upside down
+def _computed(r: dict[str, Any], latest: date) -> tuple[Any, ...]:
+    """The computed columns of an incident (_COMPUTED); Refused when a rule fails."""
+    casualties = r["casualties"]
+    killed = injured = 0
+    for c in casualties:
+        killed += c["killed"]
+        injured += c["injured"]
     if len({c["category"] for c in casualties}) < len(casualties):
         raise Refused  # one row per category
+    fr = r["fatality_range"]
+    low = high = None
+    if fr is not None:
+        low, high = fr["low"], fr["high"]
+        if not low <= killed <= high:
+            raise Refused  # also a range upside down
     lon, lat = r["location"]["coordinates"]
-    return (
-        id_,
-        _day(r["occurred_on"], latest),
-        r.get("date_precision", "day"),
-        lon,
-        lat,
-        r.get("geo_precision", "exact"),
-        r.get("place_name"),
-        r["province"],
-        r.get("district"),
-        r.get("kind", "attack"),
-        r["attack_type"],
-        r["target_type"],
-        r.get("perpetrator", "unknown"),
-        r.get("attribution", "unattributed"),
-        killed,
-        sum(c.get("injured", 0) for c in casualties),
-        None if fr is None else fr["low"],
-        None if fr is None else fr["high"],
-        r.get("crossing"),
-        r.get("description"),
-        r.get("status", "reported"),
-        False,
-    )
+    return _day(r["occurred_on"], latest), lon, lat, killed, injured, low, high
 
 
 def _columns(rows: list[tuple[Any, ...]], names: Sequence[str]) -> dict[str, list[Any]]:
@@ -274,28 +263,39 @@ class Rows(NamedTuple):
     owned: dict[str, list[Any]]  # `c_incident_id`, … by OWNED_COLUMNS
 
 
-def columns(items: Sequence[dict[str, Any]], caller: Caller) -> Rows:
-    """The rows of new incidents; Refused when a rule fails, Forbidden when the caller may
-    not set a status."""
-    latest = today_karachi()
-    ids = [uuid7() for _ in items]
-    incidents: list[tuple[Any, ...]] = []
+def _owned(items: Sequence[dict[str, Any]], ids: list[uuid.UUID]) -> dict[str, list[Any]]:
+    """The casualties, sources and tags rows of new incidents, as columns."""
     casualties: list[tuple[Any, ...]] = []
     sources: list[tuple[Any, ...]] = []
     tags: list[tuple[Any, ...]] = []
     for id_, r in zip(ids, items, strict=True):
-        incidents.append(_incident(r, id_, latest))
-        for c in r.get("casualties", ()):
-            casualties.append((id_, c["category"], c.get("killed", 0), c.get("injured", 0)))
+        for c in r["casualties"]:
+            casualties.append((id_, c["category"], c["killed"], c["injured"]))
         for n, s in enumerate(r["sources"]):
-            published = _published(s.get("published_on"))
-            sources.append((id_, n, s["url"], s.get("publisher"), published, s.get("title")))
-        tags.extend((id_, t) for t in sorted(set(r.get("tags", ()))))
-    # After every row's rules, as IncidentIn's way checks statuses after the 422s.
-    for r in items:
-        check_status(r.get("status", "reported"), caller)
+            published = _published(s["published_on"])
+            sources.append((id_, n, s["url"], s["publisher"], published, s["title"]))
+        tags.extend((id_, t) for t in sorted(set(r["tags"])))
     owned: dict[str, list[Any]] = {}
     for table, rows in (("c", casualties), ("s", sources), ("t", tags)):
-        names = OWNED_COLUMNS[table]
-        owned.update(_columns(rows, [f"{table}_{name}" for name in names]))
-    return Rows(ids, _columns(incidents, INCIDENT_COLUMNS), owned)
+        owned.update(_columns(rows, [f"{table}_{name}" for name in OWNED_COLUMNS[table]]))
+    return owned
+
+
+def columns(items: Sequence[dict[str, Any]], caller: Caller) -> Rows:
+    """The rows of new incidents; Refused when a rule fails, Forbidden when the caller may
+    not set a status."""
+    latest = today_karachi()
+    with _no_gc():
+        ids = uuid7s(len(items))
+        computed = _columns([_computed(r, latest) for r in items], _COMPUTED)
+        owned = _owned(items, ids)
+        incidents = {
+            "id": ids,
+            **computed,
+            **{col: list(map(itemgetter(m), items)) for col, m in _AS_SENT.items()},
+            "is_synthetic": [False] * len(items),
+        }
+    # After every row's rules, as IncidentIn's way checks statuses after the 422s.
+    for status in set(incidents["status"]):
+        check_status(status, caller)
+    return Rows(ids, incidents, owned)
