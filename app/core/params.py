@@ -148,9 +148,19 @@ def require_json(request: Request) -> None:
 
 async def json_body(request: Request) -> Any:
     """The request's JSON body: 415 unless it is sent as JSON, 400 when it does not parse."""
+    return parse_json(await json_bytes(request))
+
+
+async def json_bytes(request: Request) -> bytes:
+    """The request's body, unparsed: 415 unless it is sent as JSON."""
     require_json(request)
+    return await request.body()
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON value of a body; 400 when it does not parse."""
     try:
-        return json.loads(await request.body())
+        return json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Problem(400, "The request body is not valid JSON.", type_="malformed-json") from None
 

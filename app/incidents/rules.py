@@ -121,7 +121,12 @@ def parse_batch(rows: Sequence[Any], refs: References) -> list[IncidentIn]:
 
 def check_status_role(item: IncidentIn, caller: Caller, current: str = "reported") -> None:
     """Only editors set a status other than the one an incident has (new ones: `reported`)."""
-    if item.status != current and not caller.has("editor"):
+    check_status(item.status, caller, current)
+
+
+def check_status(status: str, caller: Caller, current: str = "reported") -> None:
+    """Only editors set a status other than `current`."""
+    if status != current and not caller.has("editor"):
         raise Forbidden("Only editors change an incident's status.")
 
 

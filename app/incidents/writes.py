@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.service import Caller
 from app.core.errors import Invalid, NotFound, StaleVersion, field_errors
 from app.core.ids import uuid7
-from app.incidents import reads, rules
+from app.incidents import intake, reads, rules
 from app.incidents.history import changed_fields
 from app.incidents.models import Casualty, Incident, IncidentSource, IncidentTag
 from app.incidents.schemas import IncidentIn
+from app.reference.names import Names
 from app.reference.service import load_references
 
 
@@ -250,6 +251,45 @@ async def insert_incidents(
         (await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})).all()
     )
     return [stored[n.id] for n in items]
+
+
+async def insert_rows(session: AsyncSession, rows: intake.Rows, actor_key_id: int) -> list[str]:
+    """insert_incidents() of rows already made into arrays (app/incidents/intake.py)."""
+    await session.execute(_INSERT_OWNED, rows.owned)
+    params = {"actor": actor_key_id, **rows.incidents}
+    stored: dict[uuid.UUID, str] = dict((await session.execute(_INSERT_INCIDENTS, params)).all())
+    return [stored[i] for i in rows.ids]
+
+
+async def _driver(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session (in its transaction)."""
+    return (await (await session.connection()).get_raw_connection()).driver_connection
+
+
+async def create_quick(
+    session: AsyncSession, names: Names, items: Sequence[dict[str, Any]], caller: Caller
+) -> tuple[list[uuid.UUID], list[str]] | None:
+    """Store incidents of the shape app/incidents/intake.py takes, checked against the
+    process's copy of the reference codes (read again when one is unknown or the copy is
+    old, so a code added since is taken). The rows stored and their documents; None, storing
+    nothing, when a rule or a code fails: then IncidentIn's way decides and words the 422.
+    A code removed since the copy was read is refused by the incidents' foreign keys. The
+    ids and documents of the incidents stored, in order."""
+    if not names.fresh():
+        await names.load(await _driver(session))
+    try:
+        intake.check_references(items, names.references)
+    except intake.Unknown:
+        await names.load(await _driver(session))
+        try:
+            intake.check_references(items, names.references)
+        except intake.Unknown:
+            return None
+    try:
+        rows = intake.columns(items, caller)
+    except intake.Refused:
+        return None
+    return rows.ids, await insert_rows(session, rows, caller.key_id)
 
 
 async def create(session: AsyncSession, items: Sequence[IncidentIn], caller: Caller) -> list[str]:

@@ -28,11 +28,15 @@ class Names:
         self.by_kind, self.references = read_references(await conn.fetch(REFERENCE_ROWS))
         self.loaded_at = time.monotonic()
 
+    def fresh(self) -> bool:
+        """Whether the copy was read within MAX_AGE_S."""
+        return time.monotonic() - self.loaded_at <= MAX_AGE_S
+
     async def current(self, conn: Any, wanted: dict[str, set[str]]) -> dict[str, dict[str, str]]:
         """The names, read again first if any of the `wanted` codes (by kind) is missing or the
         copy is old; a code still missing after that does not exist."""
-        stale = time.monotonic() - self.loaded_at > MAX_AGE_S
-        if stale or any(codes - self.by_kind.get(k, {}).keys() for k, codes in wanted.items()):
+        missing = any(codes - self.by_kind.get(k, {}).keys() for k, codes in wanted.items())
+        if missing or not self.fresh():
             await self.load(conn)
         return self.by_kind
 
