@@ -205,8 +205,10 @@ def machine(url: str) -> str:
         if line.startswith("MemTotal")
     )
     pg = psql(url, "SHOW server_version").strip()
+    autovacuum = psql(url, "SHOW autovacuum").strip()
     return (
-        f"{os.cpu_count()} cores ({cpu}), {mem_kb / 2**20:.0f} GiB RAM, PostgreSQL {pg}, "
+        f"{os.cpu_count()} cores ({cpu}), {mem_kb / 2**20:.0f} GiB RAM, PostgreSQL {pg} "
+        f"(autovacuum {autovacuum}), "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )
 

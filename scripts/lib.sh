@@ -129,6 +129,13 @@ ensure_local_postgis() {
     local_psql -d postgres -c 'select 1' >/dev/null 2>&1 && break
     sleep 1
   done
+  # PostgreSQL's default, off on some provisioned machines: without it the rollups' hot rows
+  # (updated by every write's COMMIT) keep their dead versions until someone vacuums, and
+  # writes slow down by the thousand.
+  if [ "$(local_psql -d postgres -Atc 'SHOW autovacuum')" != on ]; then
+    log "autovacuum is off on this server: turning it on (ALTER SYSTEM, reload)"
+    local_psql -d postgres -c 'ALTER SYSTEM SET autovacuum = on' -c 'SELECT pg_reload_conf()' >/dev/null
+  fi
   # Idempotent: a role and two databases, PostGIS created by the superuser so that the
   # unprivileged role never needs to. The template is what the tests clone per run.
   local_psql -d postgres <<SQL

@@ -40,6 +40,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+# Every app connection: times in UTC, and no JIT compilation. PostgreSQL compiles a plan's
+# expressions when the planner's estimate crosses jit_above_cost; the service runs short
+# statements and I/O-bound exports, for which a compile (100-300 ms) costs more than it
+# saves. It was paid in every write's COMMIT once incident_revisions had rows, whose rollup
+# statement's estimate crossed the threshold (migration 0008 turns it off for the functions
+# that run there, whoever connects).
+SESSION_SETTINGS = {"TimeZone": "UTC", "jit": "off"}
+
 # A pooled connection checked in this recently, and not seen closed, is handed out without a
 # round trip to prove it alive.
 TRUSTED_FOR_S = 1.0
@@ -85,7 +93,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             "server_settings": {
                 "application_name": "borderwatch",
                 "statement_timeout": str(settings.statement_timeout_ms),
-                "TimeZone": "UTC",
+                **SESSION_SETTINGS,
             },
         },
     )
@@ -135,7 +143,7 @@ def create_read_pool(settings: Settings) -> asyncpg.Pool:
         server_settings={
             "application_name": "borderwatch-reads",
             "statement_timeout": str(timeout),
-            "TimeZone": "UTC",
+            **SESSION_SETTINGS,
         },
     )
 
