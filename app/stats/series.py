@@ -23,17 +23,11 @@ from typing import Any
 from app.stats.filters import FatalitiesQuery
 from app.stats.models import SERIES_BLOCK as BLOCK
 from app.stats.periods import Period, periods
+from app.stats.plan import GRAIN
 
 EPOCH = date(2001, 1, 1)  # a Monday, and the earliest day an incident may have
-# Grain of fatality_series that whole periods of each length are read from.
-GRAIN: dict[Period, str] = {
-    "day": "day",
-    "week": "week",
-    "month": "month",
-    "quarter": "month",
-    "year": "month",
-}
-FINE = ("district", "perpetrator", "attack_type")
+# fatality_series holds fatality_dim's series, so it has the same grains (GRAIN) for
+# whole periods as app/stats/plan.py reads fatality_dim by.
 _EVERY_PROVINCE = "province_code = ANY(ARRAY(SELECT code FROM provinces))"
 
 Columns = tuple[list[int], list[int], list[int]]  # killed, injured, incidents per period
