@@ -9,11 +9,7 @@ import uuid
 
 def uuid7() -> uuid.UUID:
     """A time-ordered UUID (RFC 9562 version 7): new rows land at the right of the index."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68) << 64
-    value |= 0b10 << 62 | (rand & ((1 << 62) - 1))
-    return uuid.UUID(int=value)
+    return uuid7s(1)[0]
 
 
 def uuid7s(n: int) -> list[uuid.UUID]:

@@ -211,15 +211,9 @@ def _columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     return {name: [row[name] for row in rows] for name in rows[0]}
 
 
-_OWNED_COLUMNS = {
-    "c": ("incident_id", "category", "killed", "injured"),
-    "s": ("incident_id", "position", "url", "publisher", "published_on", "title"),
-    "t": ("incident_id", "tag"),
-}
-
-
-async def _insert_rows(session: AsyncSession, items: Sequence[NewIncident]) -> None:
-    """The casualties, sources and tags of new or rewritten incidents, in one statement."""
+def _owned_rows(items: Sequence[NewIncident]) -> dict[str, list[Any]]:
+    """The casualties, sources and tags of new or rewritten incidents, as the columns of
+    _INSERT_OWNED."""
     rows: dict[str, list[tuple[Any, ...]]] = {
         "c": [(n.id, c, k, i) for n in items for c, (k, i) in n.casualties.items()],
         "s": [
@@ -229,12 +223,11 @@ async def _insert_rows(session: AsyncSession, items: Sequence[NewIncident]) -> N
         ],
         "t": [(n.id, t) for n in items for t in sorted(set(n.tags))],
     }
-    params = {
+    return {
         f"{table}_{name}": [row[i] for row in rows[table]]
-        for table, names in _OWNED_COLUMNS.items()
+        for table, names in intake.OWNED_COLUMNS.items()
         for i, name in enumerate(names)
     }
-    await session.execute(_INSERT_OWNED, params)
 
 
 async def insert_incidents(
@@ -244,17 +237,17 @@ async def insert_incidents(
     transaction (numbered at its commit); the stored documents' JSON text, in order."""
     if not items:
         return []
-    # The owned rows first: the incident row's trigger builds its stored document from them.
-    await _insert_rows(session, items)
     rows = [{"id": n.id, **n.columns(), "is_synthetic": n.is_synthetic} for n in items]
-    stored: dict[uuid.UUID, str] = dict(
-        (await session.execute(_INSERT_INCIDENTS, {"actor": actor_key_id, **_columns(rows)})).all()
-    )
-    return [stored[n.id] for n in items]
+    arrays = intake.Rows([n.id for n in items], _columns(rows), _owned_rows(items))
+    return await insert_rows(session, arrays, actor_key_id)
 
 
-async def insert_rows(session: AsyncSession, rows: intake.Rows, actor_key_id: int) -> list[str]:
-    """insert_incidents() of rows already made into arrays (app/incidents/intake.py)."""
+async def insert_rows(
+    session: AsyncSession, rows: intake.Rows, actor_key_id: int | None
+) -> list[str]:
+    """New incidents as unnest arrays (from insert_incidents() or app/incidents/intake.py):
+    the owned rows first, as the incident row's trigger builds its stored document from
+    them, then the incidents with their revisions; the stored documents, in order."""
     await session.execute(_INSERT_OWNED, rows.owned)
     params = {"actor": actor_key_id, **rows.incidents}
     stored: dict[uuid.UUID, str] = dict((await session.execute(_INSERT_INCIDENTS, params)).all())
@@ -422,7 +415,7 @@ async def update_incident(
     # them (the row is locked since _editable, so no other write interleaves).
     for model in (Casualty, IncidentSource, IncidentTag):
         await session.execute(delete(model).where(model.incident_id == incident_id))
-    await _insert_rows(session, [new])
+    await session.execute(_INSERT_OWNED, _owned_rows([new]))
     version, after_text = await _next_version(session, incident_id, state.version, **_stored(new))
     revision = Revision(incident_id, version, "updated", state.document, after_text)
     await _record(session, revision, caller)
