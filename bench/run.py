@@ -75,6 +75,7 @@ STATS = [
 # The largest statistics answers, whose bytes bench/floor.py also sends from memory.
 FLOOR_STATS = ("month × district", "week × district, province=PK-KP")
 FLOOR_TABLE = "bench_floor_writes"
+FLOOR_APP = "bench.floor:app"
 FILTERED_LIST = "/v1/incidents?province=PK-KP&perpetrator=ttp&limit=50"
 READ_CONNECTIONS = 4  # wrk -t1 -c4 for reads, as the earlier benches
 WRITERS = 16
@@ -952,8 +953,10 @@ class Bench:
         self.rows = self.final = 0
 
     @contextlib.contextmanager
-    def serving(self, name: str, **extra: str) -> Iterator[Server]:
-        server = Server({**self.env, **extra}, name, self.logdir, self.args.workers)
+    def serving(self, name: str, app: str | None = None, **extra: str) -> Iterator[Server]:
+        """The project's server (or `app` on plain Uvicorn) with extra environment, ended
+        whatever happens."""
+        server = Server({**self.env, **extra}, name, self.logdir, self.args.workers, app=app)
         self.servers.append(server)
         try:
             yield server
@@ -1149,8 +1152,9 @@ class Bench:
         for label, body in answers.items():
             path = self.logdir / f"answer-{len(body)}.json"
             path.write_bytes(body)
-            env = {**self.env, "FLOOR_DSN": self.url, "FLOOR_BYTES": str(path)}
-            with self.serving_app(f"floor-{len(body)}", env) as floor:
+            with self.serving(
+                f"floor-{len(body)}", FLOOR_APP, FLOOR_DSN=self.url, FLOOR_BYTES=str(path)
+            ) as floor:
                 sent = wrk(
                     floor,
                     f"floor: {label} answer ({len(body):,} bytes) from memory",
@@ -1166,8 +1170,7 @@ class Bench:
                 health,
                 None,
             )
-        env = {**self.env, "FLOOR_DSN": self.url}
-        with self.serving_app("floor-writes", env) as floor:
+        with self.serving("floor-writes", FLOOR_APP, FLOOR_DSN=self.url) as floor:
             one = wrk(
                 floor,
                 "floor: durable one-row write of the POST body, 1 connection",
@@ -1201,16 +1204,6 @@ class Bench:
             f"{many.rps:,.0f}",
         )
         psql(self.url, f"DROP TABLE {FLOOR_TABLE}")
-
-    @contextlib.contextmanager
-    def serving_app(self, name: str, env: dict[str, str]) -> Iterator[Server]:
-        server = Server(env, name, self.logdir, self.args.workers, app="bench.floor:app")
-        self.servers.append(server)
-        try:
-            yield server
-        finally:
-            server.stop()
-            self.servers.remove(server)
 
     def run(self) -> None:
         a = self.args
