@@ -1,5 +1,6 @@
 """The data version: the last change-feed sequence number, handed out in commit order, and
-the rollup epoch that a rebuild of the statistics moves on."""
+the epoch that moves when answers change without an incident changing (a rollup rebuild, a
+crossing or its status history, a boundary load)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ data_version = Table(
     Base.metadata,
     Column("id", Boolean, primary_key=True, server_default=text("true")),
     Column("seq", BigInteger, nullable=False, server_default=text("0")),
-    # Moved by a rollup rebuild, which may change figures without changing the data.
+    # Moved by move_epoch(): answers that do not follow the incidents' sequence changed.
     Column("epoch", Integer, nullable=False, server_default=text("0")),
     CheckConstraint("id", name="one_row"),
     CheckConstraint("seq >= 0", name="seq"),
@@ -41,3 +42,11 @@ async def probe(pool: asyncpg.Pool, retry_after: int) -> tuple[int, int]:
             f"The database is not reachable ({type(exc).__name__}).", retry_after
         ) from None
     return int(row["seq"]), int(row["epoch"])
+
+
+async def move_epoch(session: AsyncSession) -> None:
+    """Start a new epoch in the caller's transaction: every ETag and cached answer built on
+    `(seq, epoch)` (statistics, tiles) changes when it commits. For changes outside the
+    incidents (a rollup rebuild, a crossing or its status events, boundaries), which have no
+    place in the incidents' change feed and so do not move its sequence number."""
+    await session.execute(text("UPDATE data_version SET epoch = epoch + 1"))

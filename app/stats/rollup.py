@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import dataversion
 from app.stats.models import (
     COUNTS,
     fatality_daily,
@@ -90,6 +91,6 @@ async def rebuild(session: AsyncSession) -> None:
     """Recompute the rollups from the incidents (after a bulk load or a restore)."""
     await session.execute(text("SET LOCAL statement_timeout = 0"))  # minutes at 1M incidents
     # A new epoch: statistics' ETags and caches change, as the figures may have.
-    await session.execute(text("UPDATE data_version SET epoch = epoch + 1"))
+    await dataversion.move_epoch(session)
     for statement in _REBUILD:
         await session.execute(text(statement))

@@ -104,8 +104,18 @@ async def _postgis_database(name: str) -> None:
 
 
 async def _drop(name: str) -> None:
+    """DROP DATABASE … WITH (FORCE), waiting out an autovacuum worker: PostgreSQL runs it as
+    the bootstrap superuser, which a non-superuser may not terminate (InsufficientPrivilege),
+    and it leaves by itself once its table is done."""
     async with _admin() as conn:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(120):
+            try:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except asyncpg.InsufficientPrivilegeError:
+                if attempt == 119:
+                    raise
+                await asyncio.sleep(0.5)
 
 
 @asynccontextmanager
