@@ -87,8 +87,11 @@ class Tile:
 # is taken. The cells are squares of the EPSG:3857 plane (the slippy-map formula, on the
 # stored longitudes and latitudes: no projection per incident) anchored at its corner, so
 # that a cell in one tile's buffer is the same cell, with the same count, in the next tile;
-# a cell is named by one number, column << 32 | row (2^28 cells a side at zoom 22), and
-# drawn at the mean position of its incidents. Every column it reads is in
+# a cell is named by one number, column << 32 | row (2^28 cells a side at zoom 22), which
+# also orders the features (the same bytes for the same data), and drawn at the mean
+# position of its incidents. Each point is read once (OFFSET 0 keeps
+# PostgreSQL from pulling ST_X and ST_Y up into the three expressions that use them: 860 ms
+# for a zoom-5 tile at 1M incidents, then 620). Every column it reads is in
 # ix_incidents_tiles (migration 0011_tiles): unfiltered, or filtered on dates, kind,
 # province, group or attack type, it is an index-only scan, not a scan of the wide table.
 _INCIDENTS = """
@@ -98,13 +101,17 @@ WITH crowded AS (
 )
 SELECT d.seq, d.epoch, c.yes AS aggregated,
        CASE WHEN c.yes THEN (
-           SELECT ST_AsMVT(t, 'incidents', {extent}, 'geom' ORDER BY t.count, t.killed_total)
-             FROM (SELECT count(*)::int AS count, sum(i.killed_total)::int AS killed_total,
+           SELECT ST_AsMVT(t, 'incidents', {extent}, 'geom' ORDER BY g.cell)
+             FROM (SELECT floor((q.lon + 180) / 360 * {cells})::bigint << 32
+                          | floor((1 - asinh(tan(radians(q.lat))) / pi()) / 2
+                                  * {cells})::bigint AS cell,
+                          count(*)::int AS count, sum(q.killed_total)::int AS killed_total,
                           {mean} AS geom
-                     FROM incidents i WHERE i.geom && {area} AND {condition}
-                    GROUP BY floor((ST_X(i.geom) + 180) / 360 * {cells})::bigint << 32
-                             | floor((1 - asinh(tan(radians(ST_Y(i.geom)))) / pi()) / 2
-                                     * {cells})::bigint) t
+                     FROM (SELECT ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.killed_total
+                             FROM incidents i WHERE i.geom && {area} AND {condition}
+                           OFFSET 0) q
+                    GROUP BY 1) g,
+                  LATERAL (SELECT g.count, g.killed_total, g.geom) t
        ) ELSE (
            SELECT ST_AsMVT(t, 'incidents', {extent}, 'geom' ORDER BY t.killed_total, t.id)
              FROM (SELECT i.id::text AS id, i.occurred_on::text AS occurred_on,
@@ -132,7 +139,7 @@ def incidents_sql(filters: TileQuery, tile: Tile, cap: int) -> tuple[str, list[A
         area=tile.area(),
         envelope=tile.envelope(),
         cells=2**tile.z * (EXTENT // CELL),
-        mean=tile.mvt_geom("ST_SetSRID(ST_MakePoint(avg(ST_X(i.geom)), avg(ST_Y(i.geom))), 4326)"),
+        mean=tile.mvt_geom("ST_SetSRID(ST_MakePoint(avg(q.lon), avg(q.lat)), 4326)"),
         condition=column_sql(filters, params),
         extent=EXTENT,
         buffer=BUFFER,
