@@ -132,20 +132,28 @@ class Rendered:
     aggregated: bool = False
 
 
+_TILE_PARTS = ("area", "envelope", "cells", "mean", "point")
+
+
 def incidents_sql(filters: TileQuery, tile: Tile, cap: int) -> tuple[str, list[Any]]:
-    """The statement of an incident tile (asyncpg's $n placeholders) and its arguments."""
+    """The statement of an incident tile (asyncpg's $n placeholders) and its arguments.
+    The filters' shape is converted to $n once (positional() keeps it); the tile's numbers
+    go in after, so that tiles do not crowd that cache of shapes."""
     params: dict[str, Any] = {"tcap": cap}
-    sql = _INCIDENTS.format(
+    shape = _INCIDENTS.format(
+        condition=column_sql(filters, params),
+        extent=EXTENT,
+        buffer=BUFFER,
+        **{part: "{" + part + "}" for part in _TILE_PARTS},
+    )
+    sql, args = positional(shape, params)
+    return sql.format(
         area=tile.area(),
         envelope=tile.envelope(),
         cells=2**tile.z * (EXTENT // CELL),
         mean=tile.mvt_geom("ST_SetSRID(ST_MakePoint(avg(q.lon), avg(q.lat)), 4326)"),
-        condition=column_sql(filters, params),
-        extent=EXTENT,
-        buffer=BUFFER,
         point=tile.mvt_geom("i.geom"),
-    )
-    return positional(sql, params)
+    ), args
 
 
 async def incident_tile(conn: Any, filters: TileQuery, tile: Tile, cap: int) -> Rendered:

@@ -6,8 +6,8 @@ grid cells, for which it needs each incident's point and killed_total, and the c
 the filters a dashboard sets most (dates, kind, province, group, attack type). This B-tree
 over the live incidents, by day, carries them all: such a tile is an index-only scan of
 about 60 bytes an incident (a date range when the filters name days) instead of a scan of
-the table, 2.6 kB an incident. At 100k incidents a zoom-5 tile over Pakistan took 320 ms
-with the table scan, 140 ms from this index, the rest being the grid's arithmetic and sort.
+the table, 2.6 kB an incident. At 1M incidents a zoom-5 tile over Pakistan took 1.36 s
+with the table scan, 0.47 s from this index (bench/RESULTS.md).
 
 Revision ID: 0011_tiles
 Revises: 0008_writes_without_jit

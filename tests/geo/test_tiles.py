@@ -125,6 +125,7 @@ async def test_filters_apply_and_only_live_incidents_show(client: AsyncClient, k
     near = {"near": f"{lon + 0.01},{lat}", "radius_km": "0.5"}
     assert ids(await client.get(url, params=near)) == {iskp}
     assert (await client.get(url, params={"perpetrator": "bla"})).status_code == 204
+    assert (await client.get(url, params={"q": "{area} 100%"})).status_code == 204  # bound
 
 
 @pytest.mark.parametrize(
