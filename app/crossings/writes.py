@@ -315,18 +315,18 @@ def _period(e: CrossingStatusEvent) -> Period:
 
 
 def event_json(e: CrossingStatusEvent | StatusEventIn, to: date | None = None) -> dict[str, Any]:
-    """An event as audited: its fields in input shape."""
+    """An event as audited and compared: its fields in input shape (JSON values)."""
     if isinstance(e, StatusEventIn):
-        return e.model_dump(mode="json", by_alias=True) | {
-            "to": to.isoformat() if to is not None else None
-        }
-    return StatusEventIn(
-        status=e.status,
-        **{"from": e.valid_from},
-        to=e.valid_to,
-        reason=e.reason,
-        source_url=e.source_url,
-    ).model_dump(mode="json", by_alias=True)
+        status, start, reason, url = e.status, e.from_, e.reason, e.source_url
+    else:
+        status, start, to, reason, url = e.status, e.valid_from, e.valid_to, e.reason, e.source_url
+    return {
+        "status": status,
+        "from": start.isoformat(),
+        "to": to.isoformat() if to is not None else None,
+        "reason": reason,
+        "source_url": url,
+    }
 
 
 async def _end(session: AsyncSession, ends: tuple[Period, date] | None) -> list[dict[str, Any]]:
