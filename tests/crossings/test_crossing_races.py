@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import text
@@ -76,7 +77,7 @@ async def test_concurrent_open_ended_events_never_share_a_day(live: Site) -> Non
     assert len(items) == statuses[201]
     assert sum(e["to"] is None for e in items) == 1 and items[0]["to"] is None
     ordered = items[::-1]
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in pairwise(ordered):
         assert before["to"] is not None and before["to"] < after["from"], items
 
 
