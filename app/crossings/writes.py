@@ -316,6 +316,7 @@ def _period(e: CrossingStatusEvent) -> Period:
 
 def event_json(e: CrossingStatusEvent | StatusEventIn, to: date | None = None) -> dict[str, Any]:
     """An event as audited and compared: its fields in input shape (JSON values)."""
+    status: str
     if isinstance(e, StatusEventIn):
         status, start, reason, url = e.status, e.from_, e.reason, e.source_url
     else:
