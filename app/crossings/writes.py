@@ -207,7 +207,7 @@ async def update_crossing(
     before = _current_input(row)
     item = parse_crossing(merge_patch(before, patch), await load_references(session))
     after = _as_json(item)
-    if after == CrossingIn.model_validate(before).model_dump(mode="json", exclude_none=True):
+    if after == before:  # both in input shape, nulls left out
         return
     await _bump(session, slug, **_columns(item))
     await audit.record(
