@@ -31,7 +31,13 @@ from app.reference.names import names_of
 router = APIRouter(prefix="/v1/crossings", tags=["crossings"], dependencies=[ReadAccess])
 
 Slug = Annotated[
-    str, Path(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=80, examples=["torkham"])
+    str,
+    Path(
+        pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$",
+        max_length=80,
+        examples=["torkham"],
+        description="Crossing slug, its stable id",
+    ),
 ]
 EventId = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="Status event id")]
 IfMatch = Annotated[
