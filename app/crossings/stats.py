@@ -193,7 +193,9 @@ def arguments(q: CrossingStatsQuery, known: Collection[str], today: date) -> lis
 
 
 def _document(q: CrossingStatsQuery, today: date, rows: list[Any]) -> tuple[Version, bytes]:
-    """The rows of FIGURES_SQL as the answer's JSON, every period of every crossing present."""
+    """The rows of FIGURES_SQL as the answer's JSON, every period of every crossing present;
+    written as json.dumps would, each period's text made once for every series (a year by
+    day is 2,000 points a crossing)."""
     grid = periods(q.since, q.last_day, q.period)
     index = {start: n for n, (start, _, _) in enumerate(grid)}
     names: dict[str, str] = {}
@@ -205,35 +207,47 @@ def _document(q: CrossingStatsQuery, today: date, rows: list[Any]) -> tuple[Vers
         elif kind == "n":
             names[slug] = name
         else:
-            figures = columns.setdefault(slug, [[0] * len(grid) for _ in FIGURES])
+            figures = columns.get(slug)
+            if figures is None:
+                figures = columns[slug] = [[0] * len(grid) for _ in FIGURES]
             n = index[start]
             if kind == "d":
                 figures[0][n], figures[1][n] = int(a), int(b)
             else:
                 figures[2][n], figures[3][n], figures[4][n] = int(a), int(b), int(c)
+    heads = [
+        f'{{"period":"{label(start, q.period)}","start":"{first}","end":"{last}"'
+        for start, first, last in grid
+    ]
+    zeros = [[0] * len(grid) for _ in FIGURES]
     series = []
     for slug in sorted(names):
-        figures = columns.get(slug) or [[0] * len(grid) for _ in FIGURES]
-        points = [
-            {
-                "period": label(start, q.period),
-                "start": first.isoformat(),
-                "end": last.isoformat(),
-                **{name: column[n] for name, column in zip(FIGURES, figures, strict=True)},
-            }
-            for n, (start, first, last) in enumerate(grid)
-        ]
-        totals = {name: sum(column) for name, column in zip(FIGURES, figures, strict=True)}
-        series.append({"key": slug, "label": names[slug], "totals": totals, "points": points})
-    document = {
-        "since": q.since.isoformat(),
-        "until": q.last_day.isoformat(),
-        "period": q.period,
-        "radius_km": q.radius_km,
-        "status_known_until": today.isoformat(),
-        "series": series,
-    }
-    return version, json.dumps(document, separators=(",", ":")).encode()
+        figures = columns.get(slug, zeros)
+        totals = ",".join(
+            f'"{name}":{sum(column)}' for name, column in zip(FIGURES, figures, strict=True)
+        )
+        points = ",".join(
+            f'{head},"days_closed":{closed},"days_restricted":{restricted},'
+            f'"incidents":{incidents},"killed":{killed},"injured":{injured}}}'
+            for head, closed, restricted, incidents, killed, injured in zip(
+                heads, *figures, strict=True
+            )
+        )
+        series.append(
+            f'{{"key":{json.dumps(slug)},"label":{json.dumps(names[slug])},'
+            f'"totals":{{{totals}}},"points":[{points}]}}'
+        )
+    head = json.dumps(
+        {
+            "since": q.since.isoformat(),
+            "until": q.last_day.isoformat(),
+            "period": q.period,
+            "radius_km": q.radius_km,
+            "status_known_until": today.isoformat(),
+        },
+        separators=(",", ":"),
+    )
+    return version, f'{head[:-1]},"series":[{",".join(series)}]}}'.encode()
 
 
 async def crossing_stats(

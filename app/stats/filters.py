@@ -105,6 +105,7 @@ class StatsFilters(StatsRange):
             if getattr(self, name)
         }
 
+
 class FatalitiesQuery(StatsFilters):
     """The query of `GET /v1/stats/fatalities`."""
 
