@@ -18,6 +18,8 @@ from app.core.dataversion import move_epoch
 from app.crossings.stats import FIGURES_SQL, CrossingStatsQuery, arguments
 from app.stats.periods import label, period_start, periods
 from tests.core.test_errors import assert_problem
+from tests.stats.test_stats_cache import stats_cache
+from tests.support.dbutil import committed_site
 from tests.incidents.test_listing import generated
 from tests.support.keys import Keys
 from tests.support.payloads import incident
@@ -411,6 +413,23 @@ async def test_etag_304_and_a_new_etag_when_a_status_event_is_added(
     )
     assert after.status_code == 200
     assert int(after.headers["x-data-version"]) > int(moved.headers["x-data-version"])
+
+
+async def test_the_stats_cache_serves_it_until_a_status_event_moves_the_epoch() -> None:
+    url = "/v1/stats/crossings?crossing=arandu&period=year&since=2024-01-01&until=2024-12-31"
+    async with committed_site(stats_cache=True) as site:
+        first = await site.client.get(url)
+        cache = stats_cache(site)  # the middleware stack is built by the first request
+        hits = cache.hits
+        again = await site.client.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and cache.hits == hits + 1
+        async with site.app.state.sessionmaker() as session:
+            await add_event(session, ARANDU, "closed", date(2024, 5, 1), date(2024, 5, 3))
+            await session.commit()
+        moved = await site.client.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert moved.status_code == 200 and cache.hits == hits + 1
+        assert moved.headers["etag"] != first.headers["etag"]
+        assert series_of(moved.json(), ARANDU)["totals"]["days_closed"] == 3
 
 
 async def test_the_radius_search_uses_the_geography_index(
