@@ -18,9 +18,9 @@ from app.core.dataversion import move_epoch
 from app.crossings.stats import FIGURES_SQL, CrossingStatsQuery, arguments
 from app.stats.periods import label, period_start, periods
 from tests.core.test_errors import assert_problem
+from tests.incidents.test_listing import generated
 from tests.stats.test_stats_cache import stats_cache
 from tests.support.dbutil import committed_site
-from tests.incidents.test_listing import generated
 from tests.support.keys import Keys
 from tests.support.payloads import incident
 
