@@ -258,6 +258,27 @@ async def test_the_readme_examples_work_when_pasted(server: Server, tmp_path: Pa
     assert csv_header == "key,label,period,start,end,killed,injured,incidents"
     assert run.json(r"/v1/stats/summary$")["totals"] == stats["totals"]
 
+    crossing = run.json(r"/v1/stats/crossings\?")
+    assert [s["key"] for s in crossing["series"]] == ["torkham"]
+    torkham = crossing["series"][0]
+    assert torkham["totals"] == {
+        "days_closed": 91,
+        "days_restricted": 638,
+        "incidents": 3,
+        "killed": 101,
+        "injured": 222,
+    }
+    assert torkham["points"][0] == {
+        "period": "2023",
+        "start": "2023-01-01",
+        "end": "2023-12-31",
+        "days_closed": 10,
+        "days_restricted": 0,
+        "incidents": 2,
+        "killed": 85,
+        "injured": 217,
+    }
+
     headers = run.one(r"^grep -i")
     version = re.search(r"^x-data-version: (\d+)\r$", headers, flags=re.M | re.I)
     assert version, headers
