@@ -140,7 +140,7 @@ async def create_batch(
             docs = stored[1]
         else:
             rows = (batch or BatchIn.parse(parse_json(body))).incidents
-            items = rules.parse_batch(rows, await load_references(session))
+            items = await writes.parse_batch(session, rows, await load_references(session))
             docs = await writes.create(session, items, caller)
         return Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
 
