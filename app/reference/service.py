@@ -145,7 +145,9 @@ async def province_misfits(
 
 # The single-unit answers, as PostgreSQL writes them: the unit's members and, when asked for,
 # its boundary as a GeoJSON geometry simplified for display (null when none is loaded).
-_GEOMETRY = ", 'geometry', ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, :tolerance), 6)::json"
+_GEOMETRY = (
+    ", 'geometry', ST_AsGeoJSON(ST_Multi(ST_SimplifyPreserveTopology(geom, :tolerance)), 6)::json"
+)
 _UNIT = {
     "province": """SELECT json_build_object('code', code, 'name', name, 'country', country,
                                             'has_geometry', geom IS NOT NULL{geometry})::text

@@ -54,9 +54,14 @@ def haversine_km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 
 def east_of(lon: float, lat: float, km: float) -> float:
-    """The longitude `km` east of (lon, lat) along its parallel (a meridian's nearest point to
-    it is at almost the same latitude for these distances)."""
-    return lon + math.degrees(km / (EARTH_KM * math.cos(math.radians(lat))))
+    """The longitude whose point on the parallel `lat` lies `km` (great circle) east of (lon,
+    lat); the meridian's nearest point to it is at almost the same latitude at these
+    distances."""
+    low, high = lon, lon + 10.0
+    for _ in range(100):
+        mid = (low + high) / 2
+        low, high = (mid, high) if haversine_km(lon, lat, mid, lat) < km else (low, mid)
+    return (low + high) / 2
 
 
 def vertices(geometry: dict[str, Any]) -> int:
