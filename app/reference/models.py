@@ -93,7 +93,7 @@ class BoundaryPart(Base):
     __tablename__ = "boundary_parts"
     __table_args__ = (
         CheckConstraint("level IN ('province', 'district')", name="level"),
-        Index("ix_boundary_parts_level_code", "level", "code"),
+        Index("ix_boundary_parts_province_code_level", "province_code", "level"),
         Index("ix_boundary_parts_geom", "geom", postgresql_using="gist"),
     )
 
