@@ -135,7 +135,8 @@ async def create_batch(
     async def write() -> Response:
         stored = None
         if quick is not None:
-            stored = await writes.create_quick(session, names_of(request.app.state), quick, caller)
+            names = names_of(request.app.state)
+            stored = await writes.create_quick(session, names, quick, caller, batch=True)
         if stored is not None:
             docs = stored[1]
         else:

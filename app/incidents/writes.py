@@ -285,14 +285,20 @@ async def _driver(session: AsyncSession) -> Any:
 
 
 async def create_quick(
-    session: AsyncSession, names: Names, items: Sequence[dict[str, Any]], caller: Caller
+    session: AsyncSession,
+    names: Names,
+    items: Sequence[dict[str, Any]],
+    caller: Caller,
+    batch: bool = False,
 ) -> tuple[list[uuid.UUID], list[str]] | None:
     """Store incidents of the shape app/incidents/intake.py takes, checked against the
     process's copy of the reference codes (read again when one is unknown or the copy is
     old, so a code added since is taken). The rows stored and their documents; None, storing
     nothing, when a rule or a code fails: then IncidentIn's way decides and words the 422.
-    A code removed since the copy was read is refused by the incidents' foreign keys. The
-    ids and documents of the incidents stored, in order."""
+    A code removed since the copy was read is refused by the incidents' foreign keys; a
+    `batch` with a location too far outside its province's boundary goes IncidentIn's way
+    too, so that its 422 names every such row. The ids and documents of the incidents
+    stored, in order."""
     if not names.fresh():
         await names.load(await _driver(session))
     try:
@@ -307,7 +313,7 @@ async def create_quick(
         rows = intake.columns(items, caller)
     except intake.Refused:
         return None
-    if len(rows.ids) > 1:  # one incident is checked by the trigger, and its 422 is exact
+    if batch:  # a single POST is checked by the trigger alone, and its 422 is exact
         cols = rows.incidents
         if await province_misfits(session, cols["province_code"], cols["lon"], cols["lat"]):
             return None

@@ -123,15 +123,15 @@ def read_references(rows: Iterable[Any]) -> tuple[dict[str, dict[str, str]], Ref
 # 0010_boundaries, which the incidents' trigger also runs). Rows of provinces without a
 # boundary are not looked at, so with none loaded this reads the provinces and nothing else.
 _MISFITS = text("""
-    SELECT row, problem FROM (
-        SELECT u.n - 1 AS row,
-               bw_province_misfit(u.province, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326))
-                   AS problem
+    WITH bounded AS MATERIALIZED (
+        SELECT u.n - 1 AS row, u.province, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS point
           FROM unnest(CAST(:province AS text[]), CAST(:lon AS float8[]), CAST(:lat AS float8[]))
                WITH ORDINALITY AS u(province, lon, lat, n)
          WHERE u.province IN (SELECT code FROM provinces WHERE geom IS NOT NULL)
-    ) AS checked
-    WHERE problem IS NOT NULL ORDER BY row""")
+    )
+    SELECT row, problem
+      FROM (SELECT row, bw_province_misfit(province, point) AS problem FROM bounded) AS checked
+     WHERE problem IS NOT NULL ORDER BY row""")  # MATERIALIZED: rows filtered before checked
 
 
 async def province_misfits(
