@@ -155,6 +155,11 @@ async def test_a_batch_lists_every_row_outside_its_province(
         fields = [e["field"] for e in refused.json()["errors"]]
         assert fields == ["incidents.1.province", "incidents.3.occurred_on", "incidents.4.province"]
 
+    alone = await client.post(
+        "/v1/incidents:batch", json={"incidents": [incident(outside_by(20))]}, headers=keys.analyst
+    )
+    assert [e["field"] for e in alone.json()["errors"]] == ["incidents.0.province"]
+
     good = [incident(IN_PESHAWAR), incident(IN_KHYBER), incident(outside_by(5))]
     created = await client.post(
         "/v1/incidents:batch", json={"incidents": good}, headers=keys.analyst
