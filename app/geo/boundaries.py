@@ -195,20 +195,26 @@ def _label(props: Mapping[str, Any], fields: Fields) -> str:
 
 # The unit's boundary from a feature's geometry, made by PostGIS: read as GeoJSON in WGS 84,
 # repaired with ST_MakeValid only when invalid, kept to its polygons and stored as a
-# MultiPolygon. The row is not written (nothing returned) when no polygon is left.
+# MultiPolygon; not stored when no polygon is left or its coordinates cannot be lon/lat.
 _STORE = {
     level: text(f"""
     WITH raw AS (
         SELECT ST_SetSRID(ST_GeomFromGeoJSON(:geometry), 4326) AS g
     ), made AS (
         SELECT ST_IsValid(g) AS valid, ST_IsValidReason(g) AS reason,
+               ST_XMin(g) >= -180 AND ST_XMax(g) <= 180 AND ST_YMin(g) >= -90
+                   AND ST_YMax(g) <= 90 AS lonlat,
                ST_Multi(ST_CollectionExtract(
                    CASE WHEN ST_IsValid(g) THEN g ELSE ST_MakeValid(g) END, 3)) AS g
           FROM raw
+    ), stored AS (
+        UPDATE {table} u SET geom = made.g FROM made
+         WHERE u.{key} = :key AND made.lonlat AND NOT ST_IsEmpty(made.g)
+        RETURNING 1
     )
-    UPDATE {table} u SET geom = made.g FROM made
-     WHERE u.{key} = :key AND NOT ST_IsEmpty(made.g)
-    RETURNING made.valid, made.reason
+    SELECT valid, reason, lonlat, NOT ST_IsEmpty(g) AS polygonal,
+           EXISTS (SELECT 1 FROM stored) AS stored
+      FROM made
     """)  # noqa: S608 - table and key are the constants above; values are bound
     for level, table, key in (("province", "provinces", "code"), ("district", "districts", "slug"))
 }
@@ -290,7 +296,7 @@ async def _store(session: AsyncSession, level: Level, outcome: Outcome, geometry
                 await session.execute(
                     _STORE[level], {"geometry": json.dumps(geometry), "key": outcome.unit}
                 )
-            ).one_or_none()
+            ).one()
     except DBAPIError as exc:
         orig = getattr(exc, "orig", None)
         cause = getattr(orig, "__cause__", None) or orig
@@ -299,7 +305,11 @@ async def _store(session: AsyncSession, level: Level, outcome: Outcome, geometry
         message = str(cause).strip().splitlines()[0]
         outcome.reason = f"invalid geometry: {message}"
         return
-    if row is None:
+    if not row.lonlat:
+        outcome.reason = "invalid geometry: coordinates are not WGS 84 longitude/latitude"
+    elif not row.polygonal:
         outcome.reason = "invalid geometry: no polygon left once repaired"
+    elif not row.stored:  # cannot happen: the unit was read in this transaction
+        outcome.reason = f"no such {level}"
     elif not row.valid:
         outcome.note = f"geometry repaired: {row.reason}"

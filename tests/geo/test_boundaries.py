@@ -59,6 +59,11 @@ async def test_districts_load_by_name_and_every_refusal_says_why(db: AsyncSessio
         feature(NOT_A_RING, shapeName="Kohat"),
         feature(box(70, 32, 70.1, 32.1), other="no name here"),
         feature(box(71.5, 35.0, 71.9, 35.5), shapeName="Turbat"),  # an alias of kech
+        feature(box(7_900_000, 3_980_000, 7_950_000, 4_030_000), shapeName="Mardan"),  # metres
+        feature(
+            {"type": "Polygon", "coordinates": [[[70, 32], [70.1, 32.1], [70, 32]]]},
+            shapeName="Swabi",
+        ),
     ]
     report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
 
@@ -76,6 +81,8 @@ async def test_districts_load_by_name_and_every_refusal_says_why(db: AsyncSessio
     assert "two features for one district" in (outcome[5].reason or "")
     assert (outcome[7].reason or "").startswith("invalid geometry")
     assert outcome[8].reason == "no 'shapeName' property"
+    assert outcome[10].reason == ("invalid geometry: coordinates are not WGS 84 longitude/latitude")
+    assert outcome[11].reason == "invalid geometry: no polygon left once repaired"
     assert await loaded(db, "districts") == {"peshawar", "khyber", "bannu", "kech"}
     # The repaired bowtie is stored as a valid MultiPolygon of its two triangles.
     valid, kind, parts = (
