@@ -1,0 +1,1 @@
+"""Geography: boundaries, vector tiles, OGC API Features."""
