@@ -1,4 +1,4 @@
-"""The `borderwatch` command: serve, migrate, seed-demo, keys create."""
+"""The `borderwatch` command: serve, migrate, seed-demo, keys create, boundaries load."""
 
 from __future__ import annotations
 
@@ -98,6 +98,53 @@ def cmd_rebuild_rollups(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boundaries_load(args: argparse.Namespace) -> int:
+    """Load province or district boundaries from a GeoJSON file, in one transaction; exit 1
+    when nothing matched (or, with --strict, anything was refused), 2 when unreadable."""
+    from pathlib import Path
+
+    from app.geo import boundaries
+
+    if args.code_field is None and args.name_field is None:
+        print("boundaries load: give --code-field or --name-field", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    try:
+        features = boundaries.read_features(path)
+    except boundaries.Unreadable as exc:
+        print(f"boundaries load: {exc}", file=sys.stderr)
+        return 2
+    fields = boundaries.Fields(args.code_field, args.name_field, args.province_field)
+
+    async def run(session: AsyncSession) -> tuple[boundaries.Report, str]:
+        report = await boundaries.load(session, features, args.level, fields, source=path.name)
+        if not report.loaded:
+            verdict = "nothing matched: nothing stored"
+        elif args.strict and report.refused:
+            verdict = f"--strict: {len(report.refused)} features refused, nothing stored"
+        elif args.dry_run:
+            verdict = "dry run: nothing stored"
+        else:
+            await session.commit()
+            return report, f"stored {len(report.loaded)} {args.level} boundaries"
+        await session.rollback()
+        return report, verdict
+
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        report, verdict = asyncio.run(_with_session(run))
+    except DBAPIError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        print(f"boundaries load: database error, nothing stored: {reason}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    print(verdict)
+    if not report.loaded or (args.strict and report.refused):
+        return 1
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of the CLI."""
     p = argparse.ArgumentParser(prog="borderwatch", description=__doc__)
@@ -127,6 +174,34 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("rebuild-rollups", help="recompute the statistics rollups")
     r.set_defaults(func=cmd_rebuild_rollups)
+
+    b = sub.add_parser("boundaries", help="administrative boundaries")
+    bsub = b.add_subparsers(dest="boundaries_command", required=True)
+    bl = bsub.add_parser(
+        "load",
+        help="load boundaries from a GeoJSON file",
+        description="Load Polygon/MultiPolygon features of a GeoJSON FeatureCollection (WGS 84) "
+        "as the boundaries of provinces or districts, in one transaction; features are "
+        "matched by code or by name (case, accents, punctuation and a trailing "
+        "District/Agency ignored; district aliases count). Prints what matched, what did "
+        "not and why, and the units still without a boundary.",
+    )
+    bl.add_argument("file", help="a GeoJSON FeatureCollection")
+    bl.add_argument("--level", required=True, choices=["province", "district"])
+    bl.add_argument(
+        "--code-field", help="property holding the province code (PK-KP) or district slug"
+    )
+    bl.add_argument("--name-field", help="property holding the unit's name, e.g. shapeName")
+    bl.add_argument(
+        "--province-field",
+        help="districts: property naming the province (code or name), to tell apart "
+        "districts of one name",
+    )
+    bl.add_argument("--dry-run", action="store_true", help="report only; store nothing")
+    bl.add_argument(
+        "--strict", action="store_true", help="store nothing unless every feature loads"
+    )
+    bl.set_defaults(func=cmd_boundaries_load)
 
     k = sub.add_parser("keys", help="manage API keys")
     ksub = k.add_subparsers(dest="keys_command", required=True)

@@ -27,6 +27,7 @@ from app.core.openapi import add_referenced
 from app.core.params import reject_unknown_query
 from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
+from app.crossings.stats_router import router as crossing_stats_router
 from app.exports.router import router as exports_router
 from app.geo.tiles_router import router as tiles_router
 from app.incidents import models as incidents_models
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(apikeys_router)
     app.include_router(stats_router)
+    app.include_router(crossing_stats_router)
     app.include_router(exports_router)
     app.include_router(tiles_router)
     # The last added runs first: CORS wraps everything, so every answer carries its headers.

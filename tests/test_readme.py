@@ -236,7 +236,7 @@ async def test_the_readme_examples_work_when_pasted(server: Server, tmp_path: Pa
     body = json.loads(created.split("\r\n\r\n", 1)[1])
     assert (body["kind"], body["killed_total"], body["version"]) == ("border_clash", 0, 1)
 
-    patched = run.json(r"-X PATCH")
+    patched = run.json(r"incidents/\$ID -X PATCH")
     assert (patched["id"], patched["tags"], patched["version"]) == (
         body["id"],
         ["border-closure"],
@@ -264,6 +264,27 @@ async def test_the_readme_examples_work_when_pasted(server: Server, tmp_path: Pa
     base = f"http://localhost:{server.port}/v1/tiles/incidents"
     assert tilejson["tiles"] == [base + "/{z}/{x}/{y}.pbf?kind=attack"], tilejson
 
+    crossing = run.json(r"/v1/stats/crossings\?")
+    assert [s["key"] for s in crossing["series"]] == ["torkham"]
+    torkham = crossing["series"][0]
+    assert torkham["totals"] == {
+        "days_closed": 91,
+        "days_restricted": 638,
+        "incidents": 3,
+        "killed": 101,
+        "injured": 222,
+    }
+    assert torkham["points"][0] == {
+        "period": "2023",
+        "start": "2023-01-01",
+        "end": "2023-12-31",
+        "days_closed": 10,
+        "days_restricted": 0,
+        "incidents": 2,
+        "killed": 85,
+        "injured": 217,
+    }
+
     headers = run.one(r"^grep -i")
     version = re.search(r"^x-data-version: (\d+)\r$", headers, flags=re.M | re.I)
     assert version, headers
@@ -271,6 +292,24 @@ async def test_the_readme_examples_work_when_pasted(server: Server, tmp_path: Pa
     assert run.one(r"^echo identical$") == "identical\n"
     assert (work / "incidents.csv").read_bytes() == (work / "again.csv").read_bytes()
     assert b"Peshawar" in (work / "incidents.csv").read_bytes()
+
+    event = run.json(r"torkham-2025-12-01")
+    assert (event["status"], event["from"], event["to"], event["version"]) == (
+        "restricted",
+        "2025-12-01",
+        None,
+        1,
+    )
+    torkham = run.json(r"crossings/torkham/status$")["items"]
+    assert torkham[0]["id"] == event["id"]
+    closure = next(e for e in torkham if e["from"] == "2025-10-12")
+    assert (closure["status"], closure["to"]) == ("closed", "2025-11-30")
+    corrected = run.json(r"EVENT\" -X PATCH")
+    assert (corrected["id"], corrected["to"], corrected["version"]) == (
+        event["id"],
+        "2025-12-31",
+        2,
+    )
 
     changes = run.json(r"/v1/changes\?")
     assert changes["next_after"] is None

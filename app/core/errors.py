@@ -59,7 +59,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "conflict": (
         409,
         "Conflict",
-        "The resource exists already, or a concurrent request holds the same Idempotency-Key.",
+        "The resource exists already, a concurrent request holds the same Idempotency-Key, "
+        "or the write collides with a stored one (a crossing's overlapping status periods).",
     ),
     "precondition-failed": (
         412,
@@ -333,13 +334,28 @@ def register_constraint_fields(mapping: Mapping[str, str]) -> None:
     CONSTRAINT_FIELDS.update(mapping)
 
 
+# Constraints whose breach means the write collides with another resource, not that a field
+# is wrong: a 409 with this detail (e.g. a status period overlapping another one of the same
+# crossing: its service refuses that first, naming the event, under a lock; the database's
+# EXCLUDE answers for any write that got past it). Every exclusion violation is a 409.
+CONFLICT_CONSTRAINTS: dict[str, str] = {}
+
+
+def register_conflict_constraints(mapping: Mapping[str, str]) -> None:
+    """Declare the constraints of a domain's tables that a conflicting write breaks."""
+    CONFLICT_CONSTRAINTS.update(mapping)
+
+
 def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
     """Map a database error to the HTTP problem it means for the client."""
     pg = _pg_error(exc)
     if isinstance(pg, asyncpg.UniqueViolationError):
         return Problem(409, "A resource with the same identity already exists.", type_="conflict")
+    constraint = getattr(pg, "constraint_name", None) or ""
+    if isinstance(pg, asyncpg.ExclusionViolationError) or constraint in CONFLICT_CONSTRAINTS:
+        detail = CONFLICT_CONSTRAINTS.get(constraint, "The write conflicts with a stored resource.")
+        return Problem(409, detail, type_="conflict")
     if isinstance(pg, asyncpg.IntegrityConstraintViolationError | asyncpg.DataError):
-        constraint = getattr(pg, "constraint_name", None) or ""
         if constraint in INTERNAL_CONSTRAINTS:
             log.error("a write broke %s: the statistics drifted; nothing was stored", constraint)
             return Problem(

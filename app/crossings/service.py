@@ -28,10 +28,10 @@ from app.incidents.listing import consistent, decode_cursor, encode_cursor, trim
 
 
 def current_status(events: list[StatusEventOut], today: date) -> CurrentStatus:
-    """The event in force today with the latest start wins; with none in force, `open`.
+    """The event in force today, or `open` when none is (a day no event covers is open).
 
-    Events may overlap (a restriction in force since 2024, then a closure in 2025): the
-    later-starting one describes the crossing now.
+    Stored events never share a day (the service places each, and the database's EXCLUDE
+    backs it), so at most one is in force.
     """
     active = [e for e in events if e.from_ <= today and (e.to is None or e.to >= today)]
     if active:
@@ -43,22 +43,23 @@ def current_status(events: list[StatusEventOut], today: date) -> CurrentStatus:
     )
 
 
-def _with_ends(events: list[StatusEventOut]) -> list[StatusEventOut]:
-    """Events newest first, an open-ended one ending the day before the next one starts:
-    a status that a later one replaced is not still in force."""
-    ordered = sorted(events, key=lambda e: (e.from_, e.id))
-    out = []
-    for n, event in enumerate(ordered):
-        later = [e.from_ for e in ordered[n + 1 :] if e.from_ > event.from_]
-        if event.to is None and later:
-            event = event.model_copy(update={"to": min(later) - timedelta(days=1)})
-        out.append(event)
-    return out[::-1]
+def event_out(e: CrossingStatusEvent) -> StatusEventOut:
+    """A stored status event as the API shows it."""
+    return StatusEventOut(
+        id=e.id,
+        status=e.status,
+        from_=e.valid_from,
+        to=e.valid_to,
+        reason=e.reason,
+        source_url=e.source_url,
+        version=e.version,
+    )
 
 
 async def _events(
     session: AsyncSession, slugs: list[str] | None = None
 ) -> dict[str, list[StatusEventOut]]:
+    """Status events by crossing, newest first, as stored (their ends are the truth)."""
     query = select(CrossingStatusEvent).order_by(
         CrossingStatusEvent.crossing_slug,
         CrossingStatusEvent.valid_from.desc(),
@@ -68,17 +69,20 @@ async def _events(
         query = query.where(CrossingStatusEvent.crossing_slug.in_(slugs))
     out: dict[str, list[StatusEventOut]] = {}
     for e in await session.scalars(query):
-        out.setdefault(e.crossing_slug, []).append(
-            StatusEventOut(
-                id=e.id,
-                status=e.status,
-                from_=e.valid_from,
-                to=e.valid_to,
-                reason=e.reason,
-                source_url=e.source_url,
-            )
+        out.setdefault(e.crossing_slug, []).append(event_out(e))
+    return out
+
+
+async def get_event(session: AsyncSession, slug: str, event_id: int) -> StatusEventOut:
+    """One status event of a crossing; NotFound when the crossing has no such event."""
+    found = await session.scalar(
+        select(CrossingStatusEvent).where(
+            CrossingStatusEvent.id == event_id, CrossingStatusEvent.crossing_slug == slug
         )
-    return {slug: _with_ends(events) for slug, events in out.items()}
+    )
+    if found is None:
+        raise NotFound(f"No status event {event_id} of crossing point {slug!r}.")
+    return event_out(found)
 
 
 async def _crossings(session: AsyncSession, slug: str | None = None) -> list[CrossingDetail]:
@@ -94,6 +98,7 @@ async def _crossings(session: AsyncSession, slug: str | None = None) -> list[Cro
         CrossingPoint.notified_for_trade,
         CrossingPoint.pedestrians,
         CrossingPoint.notes,
+        CrossingPoint.version,
     ).order_by(CrossingPoint.slug)
     if slug is not None:
         query = query.where(CrossingPoint.slug == slug)
@@ -111,6 +116,7 @@ async def _crossings(session: AsyncSession, slug: str | None = None) -> list[Cro
             notified_for_trade=r.notified_for_trade,
             pedestrians=r.pedestrians,
             notes=r.notes,
+            version=r.version,
             current_status=current_status(events.get(r.slug, []), today),
             status_history=events.get(r.slug, []),
         )

@@ -1,1 +1,1 @@
-"""Geography: boundaries, vector tiles and OGC API Features over the incidents."""
+"""Geography: boundaries, vector tiles, OGC API Features."""

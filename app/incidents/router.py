@@ -135,12 +135,13 @@ async def create_batch(
     async def write() -> Response:
         stored = None
         if quick is not None:
-            stored = await writes.create_quick(session, names_of(request.app.state), quick, caller)
+            names = names_of(request.app.state)
+            stored = await writes.create_quick(session, names, quick, caller, batch=True)
         if stored is not None:
             docs = stored[1]
         else:
             rows = (batch or BatchIn.parse(parse_json(body))).incidents
-            items = rules.parse_batch(rows, await load_references(session))
+            items = await writes.parse_batch(session, rows, await load_references(session))
             docs = await writes.create(session, items, caller)
         return Response('{"items":[' + ",".join(docs) + "]}", status_code=201, media_type=JSON)
 

@@ -104,19 +104,33 @@ def parse_one(raw: Any, refs: References) -> IncidentIn:
     return item
 
 
-def parse_batch(rows: Sequence[Any], refs: References) -> list[IncidentIn]:
-    """Every row valid, or Invalid listing every bad row by index and field."""
-    items: list[IncidentIn] = []
+def validate_batch(
+    rows: Sequence[Any], refs: References
+) -> tuple[list[IncidentIn | None], list[dict[str, str]]]:
+    """Each row's incident (None where its shape is bad) and every error, by index and field."""
+    items: list[IncidentIn | None] = []
     errors: list[dict[str, str]] = []
     for n, row in enumerate(rows):
         item, row_errors = validate(row, refs, f"incidents.{n}.")
         errors += row_errors
-        if item is not None:
-            items.append(item)
-    if errors:
-        bad = len({e["field"].split(".")[1] for e in errors})
-        raise Invalid(errors, f"{bad} of {len(rows)} incidents are invalid; nothing was stored.")
-    return items
+        items.append(None if row_errors else item)
+    return items, errors
+
+
+def raise_batch_errors(errors: Sequence[dict[str, str]], count: int) -> None:
+    """Invalid listing every bad row, in row order, when there are errors."""
+    if not errors:
+        return
+    ordered = sorted(errors, key=lambda e: int(e["field"].split(".")[1]))
+    bad = len({e["field"].split(".")[1] for e in ordered})
+    raise Invalid(ordered, f"{bad} of {count} incidents are invalid; nothing was stored.")
+
+
+def parse_batch(rows: Sequence[Any], refs: References) -> list[IncidentIn]:
+    """Every row valid, or Invalid listing every bad row by index and field."""
+    items, errors = validate_batch(rows, refs)
+    raise_batch_errors(errors, len(rows))
+    return [item for item in items if item is not None]
 
 
 def check_status_role(item: IncidentIn, caller: Caller, current: str = "reported") -> None:

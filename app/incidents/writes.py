@@ -11,17 +11,38 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Caller
-from app.core.errors import Invalid, NotFound, StaleVersion, field_errors
+from app.core.errors import (
+    Invalid,
+    NotFound,
+    StaleVersion,
+    field_errors,
+    register_constraint_fields,
+)
 from app.core.ids import uuid7
 from app.incidents import intake, reads, rules
 from app.incidents.history import changed_fields
 from app.incidents.models import Casualty, Incident, IncidentSource, IncidentTag
 from app.incidents.schemas import IncidentIn
 from app.reference.names import Names
-from app.reference.service import load_references
+from app.reference.service import References, load_references, province_misfits
+
+# The incidents' trigger of migration 0010_boundaries refuses a location more than 10 km
+# outside its province's loaded boundary under this name; its message says by how much.
+BOUNDARY = "ck_incidents_province_boundary"
+register_constraint_fields({BOUNDARY: "province"})
+
+
+def _boundary_refusal(exc: DBAPIError) -> Invalid | None:
+    """The 422 on `province` when the database refused a location outside its province."""
+    orig = getattr(exc, "orig", None)
+    pg = getattr(orig, "__cause__", None) or orig
+    if getattr(pg, "constraint_name", None) != BOUNDARY:
+        return None
+    return Invalid([{"field": "province", "message": str(getattr(pg, "message", pg))}])
 
 
 @dataclass
@@ -250,7 +271,11 @@ async def insert_rows(
     them, then the incidents with their revisions; the stored documents, in order."""
     await session.execute(_INSERT_OWNED, rows.owned)
     params = {"actor": actor_key_id, **rows.incidents}
-    stored: dict[uuid.UUID, str] = dict((await session.execute(_INSERT_INCIDENTS, params)).all())
+    try:
+        result = await session.execute(_INSERT_INCIDENTS, params)
+    except DBAPIError as exc:
+        raise _boundary_refusal(exc) or exc from None
+    stored: dict[uuid.UUID, str] = dict(result.all())
     return [stored[i] for i in rows.ids]
 
 
@@ -260,14 +285,20 @@ async def _driver(session: AsyncSession) -> Any:
 
 
 async def create_quick(
-    session: AsyncSession, names: Names, items: Sequence[dict[str, Any]], caller: Caller
+    session: AsyncSession,
+    names: Names,
+    items: Sequence[dict[str, Any]],
+    caller: Caller,
+    batch: bool = False,
 ) -> tuple[list[uuid.UUID], list[str]] | None:
     """Store incidents of the shape app/incidents/intake.py takes, checked against the
     process's copy of the reference codes (read again when one is unknown or the copy is
     old, so a code added since is taken). The rows stored and their documents; None, storing
     nothing, when a rule or a code fails: then IncidentIn's way decides and words the 422.
-    A code removed since the copy was read is refused by the incidents' foreign keys. The
-    ids and documents of the incidents stored, in order."""
+    A code removed since the copy was read is refused by the incidents' foreign keys; a
+    `batch` with a location too far outside its province's boundary goes IncidentIn's way
+    too, so that its 422 names every such row. The ids and documents of the incidents
+    stored, in order."""
     if not names.fresh():
         await names.load(await _driver(session))
     try:
@@ -282,7 +313,32 @@ async def create_quick(
         rows = intake.columns(items, caller)
     except intake.Refused:
         return None
+    if batch:  # a single POST is checked by the trigger alone, and its 422 is exact
+        cols = rows.incidents
+        if await province_misfits(session, cols["province_code"], cols["lon"], cols["lat"]):
+            return None
     return rows.ids, await insert_rows(session, rows, caller.key_id)
+
+
+async def parse_batch(
+    session: AsyncSession, rows: Sequence[Any], refs: References
+) -> list[IncidentIn]:
+    """Every row valid, or Invalid listing every bad row by index and field: shape and rules
+    (app/incidents/rules.py), and locations too far outside their province's boundary."""
+    items, errors = rules.validate_batch(rows, refs)
+    valid = [(n, item) for n, item in enumerate(items) if item is not None]
+    misfits = await province_misfits(
+        session,
+        [item.province for _, item in valid],
+        [item.location.coordinates[0] for _, item in valid],
+        [item.location.coordinates[1] for _, item in valid],
+    )
+    errors += [
+        {"field": f"incidents.{valid[i][0]}.province", "message": message}
+        for i, message in misfits.items()
+    ]
+    rules.raise_batch_errors(errors, len(rows))
+    return [item for _, item in valid]
 
 
 async def create(session: AsyncSession, items: Sequence[IncidentIn], caller: Caller) -> list[str]:
@@ -361,18 +417,20 @@ async def _next_version(
     version: of concurrent writers holding the same version exactly one wins; the others
     get StaleVersion (or NotFound once it is deleted). The new version and the stored
     document the row's trigger rebuilt."""
-    updated = (
-        await session.execute(
-            update(Incident)
-            .where(
-                Incident.id == incident_id,
-                Incident.version == version,
-                Incident.deleted_at.is_(None),
-            )
-            .values(**values, version=Incident.version + 1, updated_at=text("now()"))
-            .returning(Incident.version, Incident.document)
+    statement = (
+        update(Incident)
+        .where(
+            Incident.id == incident_id,
+            Incident.version == version,
+            Incident.deleted_at.is_(None),
         )
-    ).one_or_none()
+        .values(**values, version=Incident.version + 1, updated_at=text("now()"))
+        .returning(Incident.version, Incident.document)
+    )
+    try:
+        updated = (await session.execute(statement)).one_or_none()
+    except DBAPIError as exc:
+        raise _boundary_refusal(exc) or exc from None
     if updated is None:  # another write committed since we read it
         raise await _conflict(session, incident_id)
     return int(updated.version), str(updated.document)

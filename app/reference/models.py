@@ -7,11 +7,13 @@ from datetime import datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Text,
     UniqueConstraint,
@@ -82,3 +84,21 @@ class Actor(Base):
     is_state_force: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BoundaryPart(Base):
+    """A piece (at most 256 vertices) of a loaded boundary, kept by the triggers of migration
+    0010_boundaries from provinces.geom and districts.geom: incidents are placed by these."""
+
+    __tablename__ = "boundary_parts"
+    __table_args__ = (
+        CheckConstraint("level IN ('province', 'district')", name="level"),
+        Index("ix_boundary_parts_province_code_level", "province_code", "level"),
+        Index("ix_boundary_parts_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    level: Mapped[str] = mapped_column(Text)
+    code: Mapped[str] = mapped_column(Text)  # province code or district slug
+    province_code: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False)

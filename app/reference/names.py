@@ -28,6 +28,11 @@ class Names:
         self.by_kind, self.references = read_references(await conn.fetch(REFERENCE_ROWS))
         self.loaded_at = time.monotonic()
 
+    def forget(self) -> None:
+        """Read the codes again on next use: this process changed them (a crossing created
+        or renamed), so its own answers show the change at once."""
+        self.loaded_at = float("-inf")
+
     def fresh(self) -> bool:
         """Whether the copy was read within MAX_AGE_S."""
         return time.monotonic() - self.loaded_at <= MAX_AGE_S

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -25,6 +27,24 @@ class DistrictOut(BaseModel):
     is_merged: bool = Field(description="A former FATA tribal district merged into KP in 2018")
     aliases: list[str]
     has_geometry: bool
+
+
+GEOMETRY_DESCRIPTION = (
+    "With `geometry=true` only: the boundary as a GeoJSON MultiPolygon (WGS 84), simplified "
+    "with `tolerance`; null when no boundary is loaded"
+)
+
+
+class ProvinceDetail(ProvinceOut):
+    """A province, with its boundary on request."""
+
+    geometry: dict[str, Any] | None = Field(None, description=GEOMETRY_DESCRIPTION)
+
+
+class DistrictDetail(DistrictOut):
+    """A district, with its boundary on request."""
+
+    geometry: dict[str, Any] | None = Field(None, description=GEOMETRY_DESCRIPTION)
 
 
 class GroupOut(BaseModel):

@@ -118,6 +118,65 @@ def read_references(rows: Iterable[Any]) -> tuple[dict[str, dict[str, str]], Ref
     )
 
 
+# The rows (from 0) whose location lies more than 10 km outside their province's loaded
+# boundary, with the message saying by how much (bw_province_misfit, migration
+# 0010_boundaries, which the incidents' trigger also runs). Rows of provinces without a
+# boundary are not looked at, so with none loaded this reads the provinces and nothing else.
+_MISFITS = text("""
+    WITH bounded AS MATERIALIZED (
+        SELECT u.n - 1 AS row, u.province, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326) AS point
+          FROM unnest(CAST(:province AS text[]), CAST(:lon AS float8[]), CAST(:lat AS float8[]))
+               WITH ORDINALITY AS u(province, lon, lat, n)
+         WHERE u.province IN (SELECT code FROM provinces WHERE geom IS NOT NULL)
+    )
+    SELECT row, problem
+      FROM (SELECT row, bw_province_misfit(province, point) AS problem FROM bounded) AS checked
+     WHERE problem IS NOT NULL ORDER BY row""")  # MATERIALIZED: rows filtered before checked
+
+
+async def province_misfits(
+    session: AsyncSession, provinces: Sequence[str], lons: Sequence[float], lats: Sequence[float]
+) -> dict[int, str]:
+    """Why each location (by position) lies too far outside its province's boundary; the
+    ones that do not, or whose province has no boundary, are left out."""
+    params = {"province": list(provinces), "lon": list(lons), "lat": list(lats)}
+    return {int(r.row): str(r.problem) for r in await session.execute(_MISFITS, params)}
+
+
+# The single-unit answers, as PostgreSQL writes them: the unit's members and, when asked for,
+# its boundary as a GeoJSON geometry simplified for display (null when none is loaded).
+_GEOMETRY = (
+    ", 'geometry', ST_AsGeoJSON(ST_Multi(ST_SimplifyPreserveTopology(geom, :tolerance)), 6)::json"
+)
+_UNIT = {
+    "province": """SELECT json_build_object('code', code, 'name', name, 'country', country,
+                                            'has_geometry', geom IS NOT NULL{geometry})::text
+                     FROM provinces WHERE code = :key""",
+    "district": """SELECT json_build_object('slug', slug, 'name', name, 'province', province_code,
+                                            'is_merged', is_merged, 'aliases', aliases,
+                                            'has_geometry', geom IS NOT NULL{geometry})::text
+                     FROM districts WHERE slug = :key""",
+}
+_UNIT_QUERIES = {
+    (level, geometry): text(query.format(geometry=_GEOMETRY if geometry else ""))
+    for level, query in _UNIT.items()
+    for geometry in (False, True)
+}
+
+
+async def unit_json(
+    session: AsyncSession, level: str, key: str, geometry: bool, tolerance: float
+) -> str | None:
+    """One province (by code) or district (by slug) as JSON text, with its boundary as a
+    GeoJSON geometry when `geometry` (simplified with `tolerance`, in degrees; null when none
+    is loaded); None when there is no such unit."""
+    params: dict[str, Any] = {"key": key}
+    if geometry:
+        params["tolerance"] = tolerance
+    found: str | None = await session.scalar(_UNIT_QUERIES[level, geometry], params)
+    return found
+
+
 async def load_references(session: AsyncSession) -> References:
     """Every province, district, actor and crossing code (a few hundred short rows, read in
     one statement)."""

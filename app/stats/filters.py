@@ -40,9 +40,8 @@ FILTER_COLUMNS = {
 }
 
 
-class StatsFilters(BaseModel):
-    """What the figures count: a date range and dimension filters. Multi-valued filters take
-    comma-separated values, and a repeated parameter adds up."""
+class StatsRange(BaseModel):
+    """The date range of a statistics answer, with its rules (every statistic takes it)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -50,30 +49,11 @@ class StatsFilters(BaseModel):
     until: IsoDate | None = Field(
         None, description="Last day (inclusive); default today, Asia/Karachi"
     )
-    province: Codes = Field([], description="Province codes, e.g. `PK-KP,PK-BA`")
-    district: Codes = Field([], description="District slugs")
-    perpetrator: Codes = Field([], description="Group slugs (see /v1/groups)")
-    category: Annotated[list[CasualtyCategory], BeforeValidator(split_codes)] = Field(
-        [], description="Count only these casualty categories"
-    )
-    attack_type: Annotated[list[AttackType], BeforeValidator(split_codes)] = []
-    kind: Annotated[list[Kind], BeforeValidator(split_codes)] = []
-    status: Annotated[list[str], BeforeValidator(split_codes), AfterValidator(live_statuses)] = (
-        Field([], description="reported, verified, disputed")
-    )
 
     @property
     def last_day(self) -> date:
         """`until`, or today when it was left out."""
         return self.until or today_karachi()
-
-    def dimension_filters(self) -> dict[str, list[str]]:
-        """The dimension filters that are set, by rollup column."""
-        return {
-            column: list(getattr(self, name))
-            for name, column in FILTER_COLUMNS.items()
-            if getattr(self, name)
-        }
 
     def range_errors(self) -> list[dict[str, str]]:
         """Rules on the date range."""
@@ -87,6 +67,45 @@ class StatsFilters(BaseModel):
         return errors
 
 
+def too_many_points(q: StatsRange, period: Period, series: int) -> list[dict[str, str]]:
+    """An error on `period` when `series` series of q's periods would pass MAX_POINTS."""
+    periods = (q.last_day - q.since).days // MIN_DAYS[period] + 1
+    if periods * series <= MAX_POINTS:
+        return []
+    return [
+        {
+            "field": "period",
+            "message": f"too many points ({periods} periods x up to "
+            f"{series} series); use a coarser period or a shorter range",
+        }
+    ]
+
+
+class StatsFilters(StatsRange):
+    """What the figures count: a date range and dimension filters. Multi-valued filters take
+    comma-separated values, and a repeated parameter adds up."""
+
+    province: Codes = Field([], description="Province codes, e.g. `PK-KP,PK-BA`")
+    district: Codes = Field([], description="District slugs")
+    perpetrator: Codes = Field([], description="Group slugs (see /v1/groups)")
+    category: Annotated[list[CasualtyCategory], BeforeValidator(split_codes)] = Field(
+        [], description="Count only these casualty categories"
+    )
+    attack_type: Annotated[list[AttackType], BeforeValidator(split_codes)] = []
+    kind: Annotated[list[Kind], BeforeValidator(split_codes)] = []
+    status: Annotated[list[str], BeforeValidator(split_codes), AfterValidator(live_statuses)] = (
+        Field([], description="reported, verified, disputed")
+    )
+
+    def dimension_filters(self) -> dict[str, list[str]]:
+        """The dimension filters that are set, by rollup column."""
+        return {
+            column: list(getattr(self, name))
+            for name, column in FILTER_COLUMNS.items()
+            if getattr(self, name)
+        }
+
+
 class FatalitiesQuery(StatsFilters):
     """The query of `GET /v1/stats/fatalities`."""
 
@@ -97,16 +116,7 @@ class FatalitiesQuery(StatsFilters):
 
     def size_errors(self) -> list[dict[str, str]]:
         """Refuse answers of more than MAX_POINTS points."""
-        periods = (self.last_day - self.since).days // MIN_DAYS[self.period] + 1
-        if periods * MAX_SERIES[self.group_by] <= MAX_POINTS:
-            return []
-        return [
-            {
-                "field": "period",
-                "message": f"too many points ({periods} periods x up to "
-                f"{MAX_SERIES[self.group_by]} series); use a coarser period or a shorter range",
-            }
-        ]
+        return too_many_points(self, self.period, MAX_SERIES[self.group_by])
 
 
 def named_codes(q: StatsFilters) -> dict[str, set[str]]:

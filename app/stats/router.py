@@ -48,7 +48,7 @@ def _cache_control(request: Request) -> str:
     return f"{scope}, max-age=10, must-revalidate"
 
 
-async def _answer(
+async def etag_answer(
     request: Request, conn: Any, key: tuple[Any, ...], render: Callable[[], Awaitable[Rendered]]
 ) -> Response:
     """304 or a new answer, under the ETag of the data version its figures were read at."""
@@ -100,7 +100,7 @@ async def fatalities(
                 return version, render.to_csv(query, answer), *_CSV
             return version, render.to_json(query, answer), "application/json", {}
 
-        return await _answer(request, conn, ("fatalities", query), render_)
+        return await etag_answer(request, conn, ("fatalities", query), render_)
 
 
 @router.get(
@@ -129,7 +129,7 @@ async def summary(
             body = json.dumps(result, separators=(",", ":")).encode()
             return version, body, "application/json", {}
 
-        return await _answer(request, conn, ("summary", query, today_karachi()), render_)
+        return await etag_answer(request, conn, ("summary", query, today_karachi()), render_)
 
 
 # ---- the fast lane -----------------------------------------------------------------------------
@@ -183,7 +183,7 @@ async def fatalities_directly(scope: Scope, receive: Receive, send: Send) -> boo
                     return version, render.to_csv(query, answer), *_CSV
                 return version, render.to_json(query, answer), "application/json", {}
 
-            response = await _answer(request, conn, ("fatalities", query), render_)
+            response = await etag_answer(request, conn, ("fatalities", query), render_)
     except UNAVAILABLE as exc:
         raise unavailable(
             f"The database is not reachable or busy ({type(exc).__name__}).",

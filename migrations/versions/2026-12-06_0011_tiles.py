@@ -10,7 +10,7 @@ the table, 2.6 kB an incident. At 1M incidents a zoom-5 tile over Pakistan took 
 with the table scan, 0.47 s from this index (bench/RESULTS.md).
 
 Revision ID: 0011_tiles
-Revises: 0008_writes_without_jit
+Revises: 0010_boundaries
 Create Date: 2026-12-06
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0011_tiles"
-down_revision: str | None = "0008_writes_without_jit"
+down_revision: str | None = "0010_boundaries"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

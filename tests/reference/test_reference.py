@@ -246,6 +246,7 @@ def _event(i: int, status: str, start: str, end: str | None) -> StatusEventOut:
         to=date.fromisoformat(end) if end else None,
         reason=status,
         source_url=None,
+        version=1,
     )
 
 
@@ -256,7 +257,8 @@ def _event(i: int, status: str, start: str, end: str | None) -> StatusEventOut:
         ("2023-09-10", "closed", "2023-09-06"),
         ("2023-12-01", "open", "2023-09-16"),
         ("2024-06-01", "restricted", "2024-01-13"),
-        ("2025-10-12", "closed", "2025-10-12"),  # a later closure overrides an ongoing restriction
+        ("2025-10-11", "restricted", "2024-01-13"),
+        ("2025-10-12", "closed", "2025-10-12"),  # the closure ended the restriction the day before
     ],
 )
 def test_current_status_is_the_latest_event_in_force(
@@ -264,7 +266,7 @@ def test_current_status_is_the_latest_event_in_force(
 ) -> None:
     events = [
         _event(1, "closed", "2023-09-06", "2023-09-15"),
-        _event(2, "restricted", "2024-01-13", None),
+        _event(2, "restricted", "2024-01-13", "2025-10-11"),
         _event(3, "closed", "2025-10-12", None),
     ]
     status = current_status(events, date.fromisoformat(today))
