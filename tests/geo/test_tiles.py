@@ -5,6 +5,7 @@ empty tiles, the tile matrix, ETags, TileJSON, and grid cells over the point cap
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from typing import Any
 
 import mapbox_vector_tile
@@ -247,13 +248,22 @@ async def test_tilejson_describes_the_tiles_with_the_filters_passed(client: Asyn
 async def test_crossings_carry_the_status_app_crossings_derives(
     client: AsyncClient, db: AsyncSession
 ) -> None:
-    # A restriction from today, after Torkham's closure of 2025: the later start wins.
+    # A restriction from today, the periods in force until now ending yesterday (as a status
+    # event posted through the API would end an open-ended one).
+    today = today_karachi()
+    await db.execute(
+        text(
+            "UPDATE crossing_status_events SET valid_to = :yesterday "
+            "WHERE crossing_slug = 'torkham' AND (valid_to IS NULL OR valid_to >= :today)"
+        ),
+        {"today": today, "yesterday": today - timedelta(days=1)},
+    )
     await db.execute(
         text(
             "INSERT INTO crossing_status_events (crossing_slug, status, valid_from) "
             "VALUES ('torkham', 'restricted', :today)"
         ),
-        {"today": today_karachi()},
+        {"today": today},
     )
     tile = tile_of(*TORKHAM, 11)
     found = {
