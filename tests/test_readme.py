@@ -258,6 +258,12 @@ async def test_the_readme_examples_work_when_pasted(server: Server, tmp_path: Pa
     assert csv_header == "key,label,period,start,end,killed,injured,incidents"
     assert run.json(r"/v1/stats/summary$")["totals"] == stats["totals"]
 
+    tile = run.one(r"/v1/tiles/incidents/8/178/102.pbf\?kind=attack'$")
+    assert tile == "200 application/vnd.mapbox-vector-tile\n", report
+    tilejson = run.json(r"/v1/tiles/incidents.json\?kind=attack'$")
+    base = f"http://localhost:{server.port}/v1/tiles/incidents"
+    assert tilejson["tiles"] == [base + "/{z}/{x}/{y}.pbf?kind=attack"], tilejson
+
     crossing = run.json(r"/v1/stats/crossings\?")
     assert [s["key"] for s in crossing["series"]] == ["torkham"]
     torkham = crossing["series"][0]

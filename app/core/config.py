@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     stats_cache: bool = Field(
         default=True, description="Keep rendered statistics per data version in memory."
     )
+    tile_point_cap: int = Field(
+        default=2000,
+        ge=1,
+        le=1_000_000,
+        description="Most incidents a vector tile shows one by one; a tile that would hold "
+        "more shows them aggregated on a grid (count and summed killed_total).",
+    )
     cors_origins: str = Field(
         default="*",
         description="Comma-separated origins that browsers may call the API from: `*` for "

@@ -120,6 +120,20 @@ class Incident(Base):
             text("occurred_on DESC"),
             postgresql_where=text("deleted_at IS NULL AND status <> 'retracted'"),
         ),
+        # Low-zoom vector tiles count live incidents in grid cells from it (0011_tiles).
+        Index(
+            "ix_incidents_tiles",
+            "occurred_on",
+            postgresql_include=[
+                "geom",
+                "killed_total",
+                "kind",
+                "province_code",
+                "perpetrator_slug",
+                "attack_type",
+            ],
+            postgresql_where=text("deleted_at IS NULL AND status <> 'retracted'"),
+        ),
         Index("ix_incidents_created_by", "created_by"),
         Index(
             "ix_incidents_crossing_slug",
