@@ -8,7 +8,7 @@ import asyncpg
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, Integer, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import Base
+from app.core.db import UNAVAILABLE, Base
 from app.core.errors import unavailable
 
 # One row (migration 0001_schema inserts it). Every incident write takes it inside its COMMIT
@@ -37,7 +37,7 @@ async def probe(pool: asyncpg.Pool, retry_after: int) -> tuple[int, int]:
     """(sequence number, rollup epoch) through the probe pool; 503 when PostgreSQL is away."""
     try:
         row = await pool.fetchrow("SELECT seq, epoch FROM data_version")
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
         raise unavailable(
             f"The database is not reachable ({type(exc).__name__}).", retry_after
         ) from None

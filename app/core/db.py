@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import AsyncIterator
@@ -24,6 +25,8 @@ from sqlalchemy.util import await_
 
 from app.core.config import Settings
 from app.core.errors import unavailable
+
+log = logging.getLogger("borderwatch.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -156,8 +159,17 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request, from the sessionmaker that the lifespan put on the app."""
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with maker() as session:
+    session = maker()
+    try:
         yield session
+    finally:
+        # Closing rolls back what is left open. When the connection died meanwhile, that
+        # fails; the answer was decided (and may be on its way) already, so the failure
+        # must not become a second answer. The pool discards the dead connection.
+        try:
+            await session.close()
+        except (exc.DBAPIError, *UNAVAILABLE) as error:
+            log.warning("closing a session on a lost connection: %s", type(error).__name__)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
@@ -171,6 +183,9 @@ UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.InterfaceError,
+    # A connection ended in the middle of an operation can leave asyncpg's protocol in a
+    # state it reports this way ("cannot switch to state 12; another operation is in progress").
+    asyncpg.InternalClientError,
 )
 
 

@@ -387,6 +387,8 @@ def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
             | asyncpg.OperatorInterventionError
             | asyncpg.PostgresConnectionError
             | asyncpg.CannotConnectNowError
+            | asyncpg.InterfaceError
+            | asyncpg.InternalClientError
             | OSError,
         )
         or exc.connection_invalidated

@@ -30,6 +30,7 @@ from app.auth import service as keys
 from app.auth.dependencies import TOUCH_EVERY
 from app.core import dataversion
 from app.core.clock import today_karachi
+from app.core.db import UNAVAILABLE
 from app.core.errors import Problem, problem_response, unavailable
 from app.stats.router import fatalities_directly
 
@@ -64,7 +65,7 @@ async def _version_if_allowed(state: Any, headers: Headers) -> tuple[int, int] |
         return None
     try:
         row = await state.probe.fetchrow(_VERSION_AND_KEY, keys.hash_secret(secret))
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+    except (*UNAVAILABLE, asyncpg.PostgresError) as exc:
         raise unavailable(
             f"The database is not reachable ({type(exc).__name__}).", state.settings.retry_after_s
         ) from None
