@@ -5,6 +5,7 @@ caller's transaction."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -123,6 +124,67 @@ def read_features(path: Path) -> list[dict[str, Any]]:
     return [f if isinstance(f, dict) else {} for f in features]
 
 
+def _number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (bool, text, null, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _rings(polygon: Any) -> list[list[list[float]]] | None:
+    """A Polygon's coordinates; None when they are not a list of rings of positions of 2
+    numbers."""
+    if not isinstance(polygon, list):
+        return None
+    rings = []
+    for ring in polygon:
+        if not isinstance(ring, list):
+            return None
+        flat = []
+        for position in ring:
+            if not isinstance(position, list) or len(position) != 2:
+                return None
+            numbers = [_number(v) for v in position]
+            lon, lat = numbers[0], numbers[1]
+            if lon is None or lat is None or None in numbers:
+                return None
+            flat.append([lon, lat])
+        rings.append(flat)
+    return rings
+
+
+def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """A (Multi)Polygon geometry as PostGIS is to read it, or None and why not: every
+    coordinate a finite JSON number (PostGIS reads text, null or true as 0) and lon/lat in
+    range."""
+    kind, coordinates = geometry.get("type"), geometry.get("coordinates")
+    if kind == "Polygon":
+        rings = _rings(coordinates)
+        polygons = None if rings is None else [rings]
+    else:
+        parts = [_rings(p) for p in coordinates] if isinstance(coordinates, list) else None
+        polygons = None if parts is None or None in parts else [p for p in parts if p is not None]
+    if polygons is None:
+        what = "rings" if kind == "Polygon" else "polygons of rings"
+        return None, (
+            f"invalid geometry: the coordinates of a {kind} must be a list of {what}, each "
+            "a list of positions of 2 finite numbers"
+        )
+    positions = [p for rings in polygons for ring in rings for p in ring]
+    if not positions:
+        return dict(geometry), ""  # PostGIS tells
+    lons, lats = [p[0] for p in positions], [p[1] for p in positions]
+    west, south, east, north = min(lons), min(lats), max(lons), max(lats)
+    if west < -180 or east > 180 or south < -90 or north > 90:
+        return None, "invalid geometry: coordinates are not WGS 84 longitude/latitude"
+    flat = polygons[0] if kind == "Polygon" else polygons
+    return {"type": kind, "coordinates": flat}, ""
+
+
 async def units(session: AsyncSession, level: Level) -> list[Unit]:
     """The provinces or districts features can be matched to."""
     if level == "province":
@@ -193,9 +255,10 @@ def _label(props: Mapping[str, Any], fields: Fields) -> str:
     return "?"
 
 
-# The unit's boundary from a feature's geometry, made by PostGIS: read as GeoJSON in WGS 84,
-# repaired with ST_MakeValid only when invalid, kept to its polygons and stored as a
-# MultiPolygon; not stored when no polygon is left or its coordinates cannot be lon/lat.
+# The unit's boundary from a feature's geometry (checked by checked_geometry), made by
+# PostGIS: read as GeoJSON in WGS 84, repaired with ST_MakeValid only when invalid, kept to
+# its polygons and stored as a MultiPolygon; not stored when no polygon is left or its
+# coordinates cannot be lon/lat.
 _STORE = {
     level: text(f"""
     WITH raw AS (
@@ -252,7 +315,7 @@ async def load(
         report.outcomes.append(outcome)
         geometry = feature.get("geometry")
         kind = geometry.get("type") if isinstance(geometry, dict) else None
-        if kind not in POLYGONS:
+        if kind not in POLYGONS or not isinstance(geometry, dict):
             outcome.reason = f"not a polygon ({kind or 'no geometry'})"
             continue
         unit, why = matcher.match(props, fields)
@@ -260,8 +323,12 @@ async def load(
             outcome.reason = why
             continue
         outcome.unit = unit.key
+        flat, why = checked_geometry(geometry)
+        if flat is None:
+            outcome.reason = why
+            continue
         chosen[unit.key].append(outcome)
-        geometries[index] = geometry
+        geometries[index] = flat
     for key, outcomes in chosen.items():
         if len(outcomes) > 1:
             others = ", ".join(str(o.index) for o in outcomes)

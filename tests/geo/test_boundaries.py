@@ -258,3 +258,37 @@ def test_the_cli_refuses_a_file_in_another_crs(tmp_path: Path) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(boundaries.Unreadable, match="only WGS 84"):
         boundaries.read_features(path)
+
+
+# ---- what is checked before PostGIS reads a geometry ------------------------------------
+
+
+def _ring(*positions: object) -> dict[str, object]:
+    return {"type": "Polygon", "coordinates": [list(positions)]}
+
+
+async def test_coordinates_that_are_not_numbers_are_refused_not_read_as_zero(
+    db: AsyncSession,
+) -> None:
+    """PostGIS's ST_GeomFromGeoJSON reads text, null or true as 0: such a box would be stored
+    with a corner at (0, 34)."""
+    good = [[71.4, 33.9], [71.7, 33.9], [71.7, 34.1], [71.4, 34.1], [71.4, 33.9]]
+    bad = {
+        "peshawar": ["a", 34],
+        "khyber": [None, 34],
+        "bannu": [True, 34],
+        "kohat": [71.5, float("nan")],
+        "mardan": [[71.5, 34]],  # nested one level too deep
+        "swabi": [71.5],  # one number is not a position
+        "karak": [71.5, 34, 0, 0, 0],  # five numbers neither
+    }
+    features = [feature(_ring(*good[:2], pos, *good[2:]), shapeName=n) for n, pos in bad.items()]
+    features.append(
+        feature({"type": "MultiPolygon", "coordinates": [good]}, shapeName="Bajaur")
+    )  # a Polygon's nesting given as a MultiPolygon
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    assert report.loaded == []
+    for o in report.outcomes:
+        assert (o.reason or "").startswith("invalid geometry: the coordinates of a "), o
+        assert "finite numbers" in (o.reason or "")
+    assert await loaded(db, "districts") == set()
