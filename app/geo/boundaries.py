@@ -31,6 +31,13 @@ _SUFFIXES = {"province": ("province",), "district": ("district", "agency")}
 _WGS84 = ("urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", "EPSG:4326", "4326")
 
 
+# The region the API holds locations to (IN_REGION of incidents and crossings: lon 60-78, lat
+# 23-38); a boundary's bounding box must lie within it, give or take REGION_MARGIN degrees
+# (about 50 km: a generous outline of a border district still loads).
+REGION = (60.0, 23.0, 78.0, 38.0)
+REGION_MARGIN = 0.5
+
+
 # What PostGIS raises for a geometry it cannot read (lwerror is an internal error to
 # PostgreSQL); any other database error fails the whole load.
 GEOMETRY_ERRORS = (asyncpg.InternalServerError, asyncpg.DataError)
@@ -159,8 +166,8 @@ def _rings(polygon: Any) -> list[list[list[float]]] | None:
 
 def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """A (Multi)Polygon geometry as PostGIS is to read it, or None and why not: every
-    coordinate a finite JSON number (PostGIS reads text, null or true as 0) and lon/lat in
-    range."""
+    coordinate a finite JSON number (PostGIS reads text, null or true as 0) and lon/lat
+    within the region."""
     kind, coordinates = geometry.get("type"), geometry.get("coordinates")
     if kind == "Polygon":
         rings = _rings(coordinates)
@@ -181,6 +188,14 @@ def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None
     west, south, east, north = min(lons), min(lats), max(lons), max(lats)
     if west < -180 or east > 180 or south < -90 or north > 90:
         return None, "invalid geometry: coordinates are not WGS 84 longitude/latitude"
+    r_west, r_south, r_east, r_north = REGION
+    m = REGION_MARGIN
+    if west < r_west - m or east > r_east + m or south < r_south - m or north > r_north + m:
+        return None, (
+            f"outside the region (lon {r_west:g} to {r_east:g}, lat {r_south:g} to "
+            f"{r_north:g}): the feature spans lon {west:g} to {east:g}, lat {south:g} to "
+            f"{north:g} (lat/lon swapped?)"
+        )
     flat = polygons[0] if kind == "Polygon" else polygons
     return {"type": kind, "coordinates": flat}, ""
 

@@ -292,3 +292,24 @@ async def test_coordinates_that_are_not_numbers_are_refused_not_read_as_zero(
         assert (o.reason or "").startswith("invalid geometry: the coordinates of a "), o
         assert "finite numbers" in (o.reason or "")
     assert await loaded(db, "districts") == set()
+
+
+async def test_a_boundary_outside_the_region_is_refused(db: AsyncSession) -> None:
+    """A lat/lon-swapped file, or a world polygon, would otherwise capture or refuse every
+    location of its unit; a boundary a little past the region's edge still loads."""
+    features = [
+        feature(box(33.9, 71.4, 34.1, 71.7), shapeName="Peshawar"),  # lat/lon swapped
+        feature(box(-180, -90, 180, 90), shapeName="Khyber"),  # the world
+        feature(box(61.5, 25.0, 64.0, 27.0), shapeName="Kech"),  # inside
+        feature(box(59.8, 28.0, 63.0, 29.9), shapeName="Chagai"),  # 0.2° past lon 60
+        feature(box(74.0, 30.0, 79.0, 31.0), shapeName="Bannu"),  # 1° past lon 78
+    ]
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    assert [o.unit for o in report.loaded] == ["kech", "chagai"]
+    refused = {o.label: o.reason or "" for o in report.refused}
+    assert set(refused) == {"Peshawar", "Khyber", "Bannu"}
+    for reason in refused.values():
+        assert reason.startswith("outside the region (lon 60 to 78, lat 23 to 38)")
+        assert reason.endswith("(lat/lon swapped?)")
+    assert "spans lon 33.9 to 34.1, lat 71.4 to 71.7" in refused["Peshawar"]
+    assert await loaded(db, "districts") == {"kech", "chagai"}
