@@ -143,8 +143,8 @@ def _number(value: Any) -> float | None:
 
 
 def _rings(polygon: Any) -> list[list[list[float]]] | None:
-    """A Polygon's coordinates; None when they are not a list of rings of positions of 2
-    numbers."""
+    """A Polygon's coordinates with 2D positions (altitude and more dropped, as RFC 7946
+    allows them); None when they are not a list of rings of positions of 2 to 4 numbers."""
     if not isinstance(polygon, list):
         return None
     rings = []
@@ -153,7 +153,7 @@ def _rings(polygon: Any) -> list[list[list[float]]] | None:
             return None
         flat = []
         for position in ring:
-            if not isinstance(position, list) or len(position) != 2:
+            if not isinstance(position, list) or not 2 <= len(position) <= 4:
                 return None
             numbers = [_number(v) for v in position]
             lon, lat = numbers[0], numbers[1]
@@ -165,7 +165,7 @@ def _rings(polygon: Any) -> list[list[list[float]]] | None:
 
 
 def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
-    """A (Multi)Polygon geometry as PostGIS is to read it, or None and why not: every
+    """A (Multi)Polygon geometry as PostGIS is to read it, in 2D, or None and why not: every
     coordinate a finite JSON number (PostGIS reads text, null or true as 0) and lon/lat
     within the region."""
     kind, coordinates = geometry.get("type"), geometry.get("coordinates")
@@ -179,7 +179,7 @@ def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None
         what = "rings" if kind == "Polygon" else "polygons of rings"
         return None, (
             f"invalid geometry: the coordinates of a {kind} must be a list of {what}, each "
-            "a list of positions of 2 finite numbers"
+            "a list of positions of 2 to 4 finite numbers"
         )
     positions = [p for rings in polygons for ring in rings for p in ring]
     if not positions:
@@ -270,14 +270,14 @@ def _label(props: Mapping[str, Any], fields: Fields) -> str:
     return "?"
 
 
-# The unit's boundary from a feature's geometry (checked by checked_geometry), made by
-# PostGIS: read as GeoJSON in WGS 84, repaired with ST_MakeValid only when invalid, kept to
-# its polygons and stored as a MultiPolygon; not stored when no polygon is left or its
-# coordinates cannot be lon/lat.
+# The unit's boundary from a feature's geometry (checked and made 2D by checked_geometry),
+# made by PostGIS: read as GeoJSON in WGS 84, flattened to 2D, repaired with ST_MakeValid
+# only when invalid, kept to its polygons and stored as a MultiPolygon; not stored when no
+# polygon is left or its coordinates cannot be lon/lat.
 _STORE = {
     level: text(f"""
     WITH raw AS (
-        SELECT ST_SetSRID(ST_GeomFromGeoJSON(:geometry), 4326) AS g
+        SELECT ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:geometry)), 4326) AS g
     ), made AS (
         SELECT ST_IsValid(g) AS valid, ST_IsValidReason(g) AS reason,
                ST_XMin(g) >= -180 AND ST_XMax(g) <= 180 AND ST_YMin(g) >= -90

@@ -313,3 +313,22 @@ async def test_a_boundary_outside_the_region_is_refused(db: AsyncSession) -> Non
         assert reason.endswith("(lat/lon swapped?)")
     assert "spans lon 33.9 to 34.1, lat 71.4 to 71.7" in refused["Peshawar"]
     assert await loaded(db, "districts") == {"kech", "chagai"}
+
+
+async def test_positions_with_altitude_are_loaded_in_2d(db: AsyncSession) -> None:
+    """RFC 7946 allows a third number (altitude); a fourth is read and dropped alike."""
+    features = [
+        feature(_ring(*([x, y, 350.0] for x, y in box(71.4, 33.9, 71.7, 34.1)["coordinates"][0])),
+                shapeName="Peshawar"),
+        feature(_ring(*([x, y, 1.0, 2.0] for x, y in box(71.0, 33.9, 71.4, 34.3)["coordinates"][0])),
+                shapeName="Khyber"),
+    ]  # fmt: skip
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    assert [o.unit for o in report.loaded] == ["peshawar", "khyber"], report.lines()
+    rows = await db.execute(
+        text(
+            "SELECT slug, ST_NDims(geom), ST_XMin(geom), ST_YMax(geom) FROM districts"
+            " WHERE geom IS NOT NULL ORDER BY slug"
+        )
+    )
+    assert [tuple(r) for r in rows] == [("khyber", 2, 71.0, 34.3), ("peshawar", 2, 71.4, 34.1)]
