@@ -120,15 +120,26 @@ def read_features(path: Path) -> list[dict[str, Any]]:
         raise Unreadable(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise Unreadable(f"{path} is not a GeoJSON FeatureCollection")
-    crs = data.get("crs")
-    if isinstance(crs, dict):
-        name = str((crs.get("properties") or {}).get("name", ""))
-        if not name.upper().endswith(tuple(c.upper() for c in _WGS84)):
-            raise Unreadable(f"{path} declares the CRS {name!r}; only WGS 84 lon/lat is read")
+    crs = _foreign_crs(data)
+    if crs is not None:
+        raise Unreadable(f"{path} declares the CRS {crs!r}; only WGS 84 lon/lat is read")
     features = data.get("features")
     if not isinstance(features, list):
         raise Unreadable(f"{path} has no list of features")
     return [f if isinstance(f, dict) else {} for f in features]
+
+
+def _foreign_crs(member: Mapping[str, Any]) -> str | None:
+    """The name of a `crs` member (GeoJSON 2008, on the collection or a geometry) that is not
+    WGS 84 lon/lat; None when there is none or it names WGS 84."""
+    crs = member.get("crs")
+    if crs is None:
+        return None
+    props = crs.get("properties") if isinstance(crs, dict) else None
+    name = str(props.get("name", "")) if isinstance(props, dict) else ""
+    if name.upper().endswith(tuple(c.upper() for c in _WGS84)):
+        return None
+    return name
 
 
 def _number(value: Any) -> float | None:
@@ -166,8 +177,11 @@ def _rings(polygon: Any) -> list[list[list[float]]] | None:
 
 def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """A (Multi)Polygon geometry as PostGIS is to read it, in 2D, or None and why not: every
-    coordinate a finite JSON number (PostGIS reads text, null or true as 0) and lon/lat
-    within the region."""
+    coordinate a finite JSON number (PostGIS reads text, null or true as 0), not empty, no
+    other CRS, and lon/lat within the region."""
+    crs = _foreign_crs(geometry)
+    if crs is not None:
+        return None, f"invalid geometry: declares the CRS {crs!r}; only WGS 84 lon/lat is read"
     kind, coordinates = geometry.get("type"), geometry.get("coordinates")
     if kind == "Polygon":
         rings = _rings(coordinates)
@@ -183,7 +197,7 @@ def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None
         )
     positions = [p for rings in polygons for ring in rings for p in ring]
     if not positions:
-        return dict(geometry), ""  # PostGIS tells
+        return None, "invalid geometry: empty geometry (no coordinates)"
     lons, lats = [p[0] for p in positions], [p[1] for p in positions]
     west, south, east, north = min(lons), min(lats), max(lons), max(lats)
     if west < -180 or east > 180 or south < -90 or north > 90:
@@ -247,8 +261,14 @@ class Matcher:
             if fields.name is None:
                 return None, f"no {self.level} with code {code!r}"
         name = props.get(fields.name or "")
-        if not isinstance(name, str) or not name.strip():
+        if name is None:
             return None, f"no {fields.name!r} property"
+        if not isinstance(name, str):
+            return None, f"the {fields.name!r} property is not text ({type(name).__name__})"
+        if not name.strip():
+            return None, f"the {fields.name!r} property is empty"
+        if any(unicodedata.category(c) == "Cc" for c in name):
+            return None, f"the {fields.name!r} property holds control characters"
         candidates = self.by_name.get(normalise(name, self.level), [])
         if len(candidates) > 1 and fields.province is not None:
             stated = props.get(fields.province)

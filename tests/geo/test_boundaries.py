@@ -332,3 +332,30 @@ async def test_positions_with_altitude_are_loaded_in_2d(db: AsyncSession) -> Non
         )
     )
     assert [tuple(r) for r in rows] == [("khyber", 2, 71.0, 34.3), ("peshawar", 2, 71.4, 34.1)]
+
+
+async def test_each_refusal_names_its_own_cause(db: AsyncSession) -> None:
+    mercator = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}
+    crs84 = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
+    features = [
+        feature({"type": "Polygon", "coordinates": []}, shapeName="Peshawar"),
+        feature({"type": "MultiPolygon", "coordinates": [[[]]]}, shapeName="Khyber"),
+        feature(box(70.5, 32.9, 70.7, 33.1), shapeName=["Bannu"]),
+        feature(box(72.0, 34.1, 72.2, 34.3), shapeName="Mardan\u0000"),
+        feature(box(72.3, 34.0, 72.5, 34.2), shapeName="Swabi\n"),
+        feature(box(71.4, 33.4, 71.6, 33.6) | {"crs": mercator}, shapeName="Kohat"),
+        feature(box(70.8, 32.9, 71.2, 33.2) | {"crs": crs84}, shapeName="Karak"),
+    ]
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    reasons = [o.reason for o in report.outcomes]
+    assert reasons == [
+        "invalid geometry: empty geometry (no coordinates)",
+        "invalid geometry: empty geometry (no coordinates)",
+        "the 'shapeName' property is not text (list)",
+        "the 'shapeName' property holds control characters",
+        "the 'shapeName' property holds control characters",
+        "invalid geometry: declares the CRS 'urn:ogc:def:crs:EPSG::3857'; only WGS 84 lon/lat"
+        " is read",
+        None,
+    ]
+    assert await loaded(db, "districts") == {"karak"}
