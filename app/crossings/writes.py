@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Caller
 from app.core import audit
+from app.core.clock import today_karachi
 from app.core.dataversion import move_epoch
 from app.core.errors import Conflict, Invalid, NotFound, StaleVersion, field_errors
 from app.crossings.models import CrossingPoint, CrossingStatusEvent
@@ -281,24 +282,44 @@ def place(slug: str, new: Period, others: Iterable[Period], *, created: bool = T
     return Placement(to, ends)
 
 
+def latest_event_day(today: date) -> date:
+    """The last day a status event may name: one year after today (28 February for 29)."""
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:
+        return today.replace(year=today.year + 1, day=28)
+
+
 def parse_event(raw: Any) -> StatusEventIn:
-    """A valid status event, or Invalid naming every bad field (an inverted period on `to`)."""
+    """A valid status event, or Invalid naming every bad field: a date more than a year
+    ahead (a closure announced for next month is a fact, one for 9999 a typo that would
+    block every later correction), an inverted period on `to`."""
     if not isinstance(raw, dict):
         raise Invalid([{"field": "body", "message": "must be a status event object"}])
     try:
         event = StatusEventIn.model_validate(raw)
     except ValidationError as exc:
         raise Invalid(field_errors(exc.errors())) from None
+    latest = latest_event_day(today_karachi())
+    errors = [
+        {
+            "field": name,
+            "message": f"must not be later than {latest.isoformat()} (one year after today, "
+            "Asia/Karachi)",
+        }
+        for name, day in (("from", event.from_), ("to", event.to))
+        if day is not None and day > latest
+    ]
     if event.to is not None and event.to < event.from_:
-        raise Invalid(
-            [
-                {
-                    "field": "to",
-                    "message": f"must not be before from ({event.from_.isoformat()}): it is "
-                    "the last day in that status",
-                }
-            ]
+        errors.append(
+            {
+                "field": "to",
+                "message": f"must not be before from ({event.from_.isoformat()}): it is "
+                "the last day in that status",
+            }
         )
+    if errors:
+        raise Invalid(errors)
     return event
 
 

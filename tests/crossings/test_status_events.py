@@ -330,3 +330,38 @@ async def test_a_patch_never_moves_the_patched_events_own_end_unless_it_names_to
     )
     assert r.status_code == 200, r.text
     assert (r.json()["from"], r.json()["to"]) == ("2019-01-01", "2020-01-31")
+
+
+async def test_event_dates_more_than_a_year_ahead_are_refused(
+    client: AsyncClient, keys: Keys, crossing: str
+) -> None:
+    """A date in 9999 would block every later correction; a closure announced for the
+    coming months is still recorded."""
+    today = today_karachi()
+    latest = date(today.year + 1, today.month, min(today.day, 28 if today.month == 2 else 31))
+    after = (latest + timedelta(days=1)).isoformat()
+    far = assert_problem(await post(client, keys, event("closed", "9999-12-31", "9999-12-31")), 422)
+    assert sorted(e["field"] for e in far["errors"]) == ["from", "to"]
+    assert latest.isoformat() in far["errors"][0]["message"]
+    late_to = assert_problem(
+        await post(client, keys, event("closed", today.isoformat(), after)), 422
+    )
+    assert [e["field"] for e in late_to["errors"]] == ["to"]
+    assert await history(client) == []
+
+    announced = await post(client, keys, event("closed", latest.isoformat(), latest.isoformat()))
+    assert announced.status_code == 201, announced.text
+    url = f"{URL}/{announced.json()['id']}"
+    patched = assert_problem(
+        await client.patch(
+            url, json={"to": "9999-12-31"}, headers=keys.editor | MERGE | {"If-Match": '"1"'}
+        ),
+        422,
+    )
+    assert [e["field"] for e in patched["errors"]] == ["to"]
+    r = await client.patch(
+        url,
+        json={"from": today.isoformat(), "to": None},
+        headers=keys.editor | MERGE | {"If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text
