@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.errors import Invalid
 from app.core.params import Codes, unknown_codes
-from app.incidents.filters import MAX_RADIUS_KM
+from app.incidents.filters import MAX_RADIUS_KM, MIN_RADIUS_KM
 from app.stats.filters import StatsRange, too_many_points
 from app.stats.periods import Period, label, periods
 
@@ -27,10 +27,10 @@ class CrossingStatsQuery(StatsRange):
     period: Period = Field("month", description="Length of each point")
     radius_km: float = Field(
         25.0,
-        gt=0,
+        ge=MIN_RADIUS_KM,
         le=MAX_RADIUS_KM,
         description="Incidents count for a crossing when they lie within this geodesic "
-        "distance of it (WGS 84 spheroid), km",
+        f"distance of it (WGS 84 spheroid), km ({MIN_RADIUS_KM:g} to {MAX_RADIUS_KM:g})",
     )
     crossing: Codes = Field(
         [], description="Crossing slugs, e.g. `torkham,chaman`; default every crossing"

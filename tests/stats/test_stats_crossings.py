@@ -421,6 +421,8 @@ async def test_bad_parameters_are_422_naming_them(client: AsyncClient) -> None:
     for params, fields in (
         ({"crossing": "torkham,nowhere"}, ["crossing"]),
         ({"radius_km": "0"}, ["radius_km"]),
+        ({"radius_km": "1e-320"}, ["radius_km"]),
+        ({"radius_km": "0.09"}, ["radius_km"]),
         ({"radius_km": "301"}, ["radius_km"]),
         ({"period": "decade"}, ["period"]),
         ({"since": "2000-12-31"}, ["since"]),
