@@ -275,7 +275,7 @@ async def delete_status_event(
 async def incidents_near(
     request: Request, session: SessionDep, slug: Slug, query: Annotated[NearQuery, Query()]
 ) -> Response:
-    """Live incidents within `radius_km` (default 25, max 300) of the crossing, each with its
+    """Live incidents within `radius_km` (default 25, 0.1 to 300) of the crossing, each with its
     geodesic `distance_km` (WGS 84 spheroid), nearest first; the search uses the GiST index
     on the incidents' geography. Takes the list filters; keyset pages with `next_cursor`;
     `X-Data-Version` names the data the page reflects."""

@@ -73,7 +73,8 @@ class CrossingPatch(Strict):
 
 class StatusEventIn(Strict):
     """A period of a crossing's status. `to` is the last day in that status (inclusive);
-    `null` means still in force, until a later event starts (the day before it, then)."""
+    `null` means still in force, until a later event starts (the day before it, then).
+    Neither `from` nor `to` may be more than one year after today (Asia/Karachi)."""
 
     status: CrossingStatus = Field(examples=["closed"])
     from_: IsoDate = Field(alias="from", examples=["2025-10-12"])

@@ -7,18 +7,27 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.core.errors import Invalid
-from app.core.params import Codes, unknown_codes
-from app.incidents.filters import MAX_RADIUS_KM
+from app.core.params import split_codes, unknown_codes
+from app.incidents.filters import MAX_RADIUS_KM, MIN_RADIUS_KM
 from app.stats.filters import StatsRange, too_many_points
 from app.stats.periods import Period, label, periods
 
 Version = tuple[int, int]  # change-feed sequence number, epoch
 FIGURES = ("days_closed", "days_restricted", "incidents", "killed", "injured")
+
+
+def _some_codes(value: Any) -> Any:
+    """split_codes, refusing a list that names nothing (`crossing=,,,`): leaving the
+    parameter out means every crossing, an empty list given explicitly is a mistake."""
+    codes = split_codes(value)
+    if codes == []:
+        raise ValueError("names no crossing: give slugs, or leave it out for every crossing")
+    return codes
 
 
 class CrossingStatsQuery(StatsRange):
@@ -27,13 +36,15 @@ class CrossingStatsQuery(StatsRange):
     period: Period = Field("month", description="Length of each point")
     radius_km: float = Field(
         25.0,
-        gt=0,
+        ge=MIN_RADIUS_KM,
         le=MAX_RADIUS_KM,
         description="Incidents count for a crossing when they lie within this geodesic "
-        "distance of it (WGS 84 spheroid), km",
+        f"distance of it (WGS 84 spheroid), km ({MIN_RADIUS_KM:g} to {MAX_RADIUS_KM:g})",
     )
-    crossing: Codes = Field(
-        [], description="Crossing slugs, e.g. `torkham,chaman`; default every crossing"
+    crossing: Annotated[list[str], BeforeValidator(_some_codes)] = Field(
+        [],
+        description="Crossing slugs, e.g. `torkham,chaman`; default (left out) every crossing; "
+        "a value naming none (`crossing=,,,`) is refused",
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import Caller
 from app.core import audit
+from app.core.clock import today_karachi
 from app.core.dataversion import move_epoch
 from app.core.errors import Conflict, Invalid, NotFound, StaleVersion, field_errors
 from app.crossings.models import CrossingPoint, CrossingStatusEvent
@@ -242,7 +243,7 @@ class Period:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a new or changed event goes among a crossing's others: its own end (an
+    """Where a new or changed event goes among a crossing's others: its own end (a new
     open-ended event placed before a later one ends the day before that one starts) and the
     open-ended event it ends, with that event's new end."""
 
@@ -250,19 +251,21 @@ class Placement:
     ends: tuple[Period, date] | None
 
 
-def place(slug: str, new: Period, others: Iterable[Period]) -> Placement:
+def place(slug: str, new: Period, others: Iterable[Period], *, created: bool = True) -> Placement:
     """The rules of SPEC "Crossing point" for one event among the crossing's others, which
     obey them already (no two share a day, so at most the latest is open-ended):
 
     - an event starting inside an open-ended period ends that period the day before;
-    - an open-ended event starting before a later event ends the day before the next one;
+    - a new (`created`) open-ended event starting before a later event ends the day before
+      the next one; a patched one keeps the end its patch gives it (a patch that does not
+      name `to` never moves it);
     - any other shared day is a Conflict naming the event overlapped (a bounded period, or
       an open-ended one starting the same day), nothing changed.
     """
     ordered = sorted(others, key=lambda p: p.from_)
     later = [p.from_ for p in ordered if p.from_ > new.from_]
     to = new.to
-    if to is None and later:
+    if to is None and later and created:
         to = min(later) - timedelta(days=1)
     placed = Period(new.id, new.status, new.from_, to)
     ends = None
@@ -279,24 +282,44 @@ def place(slug: str, new: Period, others: Iterable[Period]) -> Placement:
     return Placement(to, ends)
 
 
+def latest_event_day(today: date) -> date:
+    """The last day a status event may name: one year after today (28 February for 29)."""
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:
+        return today.replace(year=today.year + 1, day=28)
+
+
 def parse_event(raw: Any) -> StatusEventIn:
-    """A valid status event, or Invalid naming every bad field (an inverted period on `to`)."""
+    """A valid status event, or Invalid naming every bad field: a date more than a year
+    ahead (a closure announced for next month is a fact, one for 9999 a typo that would
+    block every later correction), an inverted period on `to`."""
     if not isinstance(raw, dict):
         raise Invalid([{"field": "body", "message": "must be a status event object"}])
     try:
         event = StatusEventIn.model_validate(raw)
     except ValidationError as exc:
         raise Invalid(field_errors(exc.errors())) from None
+    latest = latest_event_day(today_karachi())
+    errors = [
+        {
+            "field": name,
+            "message": f"must not be later than {latest.isoformat()} (one year after today, "
+            "Asia/Karachi)",
+        }
+        for name, day in (("from", event.from_), ("to", event.to))
+        if day is not None and day > latest
+    ]
     if event.to is not None and event.to < event.from_:
-        raise Invalid(
-            [
-                {
-                    "field": "to",
-                    "message": f"must not be before from ({event.from_.isoformat()}): it is "
-                    "the last day in that status",
-                }
-            ]
+        errors.append(
+            {
+                "field": "to",
+                "message": f"must not be before from ({event.from_.isoformat()}): it is "
+                "the last day in that status",
+            }
         )
+    if errors:
+        raise Invalid(errors)
     return event
 
 
@@ -421,12 +444,17 @@ async def update_event(
     caller: Caller,
 ) -> None:
     """Apply a merge patch to the version If-Match names; the event is placed among the
-    others by the rules of a new one. A patch that changes nothing keeps the version."""
+    others by the rules of a new one, except that its own `to` is the one stored or patched:
+    an open-ended event moved before a later one is a Conflict naming that one, not ended
+    silently. A patch that changes nothing keeps the version."""
     stored, others = await _editable_event(session, slug, event_id, versions)
     before = event_json(stored)
     event = parse_event(merge_patch(_event_input(stored), patch))
     placement = place(
-        slug, Period(event_id, event.status, event.from_, event.to), map(_period, others)
+        slug,
+        Period(event_id, event.status, event.from_, event.to),
+        map(_period, others),
+        created=False,
     )
     if event_json(event, placement.to) == before:
         return

@@ -5,6 +5,7 @@ caller's transaction."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import unicodedata
 from collections import defaultdict
@@ -28,6 +29,13 @@ POLYGONS = ("Polygon", "MultiPolygon")
 _SUFFIXES = {"province": ("province",), "district": ("district", "agency")}
 # Coordinate reference systems a GeoJSON file may declare that mean WGS 84 lon/lat.
 _WGS84 = ("urn:ogc:def:crs:OGC:1.3:CRS84", "urn:ogc:def:crs:OGC::CRS84", "EPSG:4326", "4326")
+
+
+# The region the API holds locations to (IN_REGION of incidents and crossings: lon 60-78, lat
+# 23-38); a boundary's bounding box must lie within it, give or take REGION_MARGIN degrees
+# (about 50 km: a generous outline of a border district still loads).
+REGION = (60.0, 23.0, 78.0, 38.0)
+REGION_MARGIN = 0.5
 
 
 # What PostGIS raises for a geometry it cannot read (lwerror is an internal error to
@@ -112,15 +120,98 @@ def read_features(path: Path) -> list[dict[str, Any]]:
         raise Unreadable(f"cannot read {path}: {exc}") from None
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise Unreadable(f"{path} is not a GeoJSON FeatureCollection")
-    crs = data.get("crs")
-    if isinstance(crs, dict):
-        name = str((crs.get("properties") or {}).get("name", ""))
-        if not name.upper().endswith(tuple(c.upper() for c in _WGS84)):
-            raise Unreadable(f"{path} declares the CRS {name!r}; only WGS 84 lon/lat is read")
+    crs = _foreign_crs(data)
+    if crs is not None:
+        raise Unreadable(f"{path} declares the CRS {crs!r}; only WGS 84 lon/lat is read")
     features = data.get("features")
     if not isinstance(features, list):
         raise Unreadable(f"{path} has no list of features")
     return [f if isinstance(f, dict) else {} for f in features]
+
+
+def _foreign_crs(member: Mapping[str, Any]) -> str | None:
+    """The name of a `crs` member (GeoJSON 2008, on the collection or a geometry) that is not
+    WGS 84 lon/lat; None when there is none or it names WGS 84."""
+    crs = member.get("crs")
+    if crs is None:
+        return None
+    props = crs.get("properties") if isinstance(crs, dict) else None
+    name = str(props.get("name", "")) if isinstance(props, dict) else ""
+    if name.upper().endswith(tuple(c.upper() for c in _WGS84)):
+        return None
+    return name
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (bool, text, null, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _rings(polygon: Any) -> list[list[list[float]]] | None:
+    """A Polygon's coordinates with 2D positions (altitude and more dropped, as RFC 7946
+    allows them); None when they are not a list of rings of positions of 2 to 4 numbers."""
+    if not isinstance(polygon, list):
+        return None
+    rings = []
+    for ring in polygon:
+        if not isinstance(ring, list):
+            return None
+        flat = []
+        for position in ring:
+            if not isinstance(position, list) or not 2 <= len(position) <= 4:
+                return None
+            numbers = [_number(v) for v in position]
+            lon, lat = numbers[0], numbers[1]
+            if lon is None or lat is None or None in numbers:
+                return None
+            flat.append([lon, lat])
+        rings.append(flat)
+    return rings
+
+
+def checked_geometry(geometry: Mapping[str, Any]) -> tuple[dict[str, Any] | None, str]:
+    """A (Multi)Polygon geometry as PostGIS is to read it, in 2D, or None and why not: every
+    coordinate a finite JSON number (PostGIS reads text, null or true as 0), not empty, no
+    other CRS, and lon/lat within the region."""
+    crs = _foreign_crs(geometry)
+    if crs is not None:
+        return None, f"invalid geometry: declares the CRS {crs!r}; only WGS 84 lon/lat is read"
+    kind, coordinates = geometry.get("type"), geometry.get("coordinates")
+    if kind == "Polygon":
+        rings = _rings(coordinates)
+        polygons = None if rings is None else [rings]
+    else:
+        parts = [_rings(p) for p in coordinates] if isinstance(coordinates, list) else None
+        polygons = None if parts is None or None in parts else [p for p in parts if p is not None]
+    if polygons is None:
+        what = "rings" if kind == "Polygon" else "polygons of rings"
+        return None, (
+            f"invalid geometry: the coordinates of a {kind} must be a list of {what}, each "
+            "a list of positions of 2 to 4 finite numbers"
+        )
+    positions = [p for rings in polygons for ring in rings for p in ring]
+    if not positions:
+        return None, "invalid geometry: empty geometry (no coordinates)"
+    lons, lats = [p[0] for p in positions], [p[1] for p in positions]
+    west, south, east, north = min(lons), min(lats), max(lons), max(lats)
+    if west < -180 or east > 180 or south < -90 or north > 90:
+        return None, "invalid geometry: coordinates are not WGS 84 longitude/latitude"
+    r_west, r_south, r_east, r_north = REGION
+    m = REGION_MARGIN
+    if west < r_west - m or east > r_east + m or south < r_south - m or north > r_north + m:
+        return None, (
+            f"outside the region (lon {r_west:g} to {r_east:g}, lat {r_south:g} to "
+            f"{r_north:g}): the feature spans lon {west:g} to {east:g}, lat {south:g} to "
+            f"{north:g} (lat/lon swapped?)"
+        )
+    flat = polygons[0] if kind == "Polygon" else polygons
+    return {"type": kind, "coordinates": flat}, ""
 
 
 async def units(session: AsyncSession, level: Level) -> list[Unit]:
@@ -170,8 +261,14 @@ class Matcher:
             if fields.name is None:
                 return None, f"no {self.level} with code {code!r}"
         name = props.get(fields.name or "")
-        if not isinstance(name, str) or not name.strip():
+        if name is None:
             return None, f"no {fields.name!r} property"
+        if not isinstance(name, str):
+            return None, f"the {fields.name!r} property is not text ({type(name).__name__})"
+        if not name.strip():
+            return None, f"the {fields.name!r} property is empty"
+        if any(unicodedata.category(c) == "Cc" for c in name):
+            return None, f"the {fields.name!r} property holds control characters"
         candidates = self.by_name.get(normalise(name, self.level), [])
         if len(candidates) > 1 and fields.province is not None:
             stated = props.get(fields.province)
@@ -193,13 +290,14 @@ def _label(props: Mapping[str, Any], fields: Fields) -> str:
     return "?"
 
 
-# The unit's boundary from a feature's geometry, made by PostGIS: read as GeoJSON in WGS 84,
-# repaired with ST_MakeValid only when invalid, kept to its polygons and stored as a
-# MultiPolygon; not stored when no polygon is left or its coordinates cannot be lon/lat.
+# The unit's boundary from a feature's geometry (checked and made 2D by checked_geometry),
+# made by PostGIS: read as GeoJSON in WGS 84, flattened to 2D, repaired with ST_MakeValid
+# only when invalid, kept to its polygons and stored as a MultiPolygon; not stored when no
+# polygon is left or its coordinates cannot be lon/lat.
 _STORE = {
     level: text(f"""
     WITH raw AS (
-        SELECT ST_SetSRID(ST_GeomFromGeoJSON(:geometry), 4326) AS g
+        SELECT ST_SetSRID(ST_Force2D(ST_GeomFromGeoJSON(:geometry)), 4326) AS g
     ), made AS (
         SELECT ST_IsValid(g) AS valid, ST_IsValidReason(g) AS reason,
                ST_XMin(g) >= -180 AND ST_XMax(g) <= 180 AND ST_YMin(g) >= -90
@@ -252,7 +350,7 @@ async def load(
         report.outcomes.append(outcome)
         geometry = feature.get("geometry")
         kind = geometry.get("type") if isinstance(geometry, dict) else None
-        if kind not in POLYGONS:
+        if kind not in POLYGONS or not isinstance(geometry, dict):
             outcome.reason = f"not a polygon ({kind or 'no geometry'})"
             continue
         unit, why = matcher.match(props, fields)
@@ -260,8 +358,12 @@ async def load(
             outcome.reason = why
             continue
         outcome.unit = unit.key
+        flat, why = checked_geometry(geometry)
+        if flat is None:
+            outcome.reason = why
+            continue
         chosen[unit.key].append(outcome)
-        geometries[index] = geometry
+        geometries[index] = flat
     for key, outcomes in chosen.items():
         if len(outcomes) > 1:
             others = ", ".join(str(o.index) for o in outcomes)

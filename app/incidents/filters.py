@@ -23,6 +23,9 @@ from app.reference.service import NO_REFERENCES, References, load_references
 from app.reference.vocab import AttackType, CasualtyCategory, Kind, TargetType, live_statuses
 
 MAX_RADIUS_KM = 300.0
+# 100 m: below it a radius is a typo or a probe (1e-320 km), not a place; every radius
+# parameter (lists, a crossing's incidents, crossing statistics) shares the bounds.
+MIN_RADIUS_KM = 0.1
 
 
 def _numbers(count: int, what: str) -> Any:
@@ -96,7 +99,12 @@ class CommonFilters(BaseModel):
     )
     min_killed: int | None = Field(None, ge=0, le=50_000, description="At least this many killed")
     bbox: Bbox | None = Field(None, description="minLon,minLat,maxLon,maxLat")
-    radius_km: float = Field(25.0, gt=0, le=MAX_RADIUS_KM, description="Radius around a point")
+    radius_km: float = Field(
+        25.0,
+        ge=MIN_RADIUS_KM,
+        le=MAX_RADIUS_KM,
+        description=f"Radius around a point, km ({MIN_RADIUS_KM:g} to {MAX_RADIUS_KM:g})",
+    )
     updated_since: UtcTime | None = Field(
         None, description="Changed at or after this time, with offset: 2024-01-01T00:00:00Z"
     )

@@ -451,6 +451,9 @@ async def _patched(
     return item
 
 
+_DISTRICT_NAMED = text("SELECT set_config('borderwatch.district_named', :named, true)")
+
+
 async def update_incident(
     session: AsyncSession,
     incident_id: uuid.UUID,
@@ -474,7 +477,14 @@ async def update_incident(
     for model in (Casualty, IncidentSource, IncidentTag):
         await session.execute(delete(model).where(model.incident_id == incident_id))
     await session.execute(_INSERT_OWNED, _owned_rows([new]))
+    # A district the patch names is kept wherever the location goes; one it does not name is
+    # derived again when the location leaves its loaded boundary (migration 0010's trigger).
+    named = "district" in patch
+    if named:
+        await session.execute(_DISTRICT_NAMED, {"named": "on"})
     version, after_text = await _next_version(session, incident_id, state.version, **_stored(new))
+    if named:
+        await session.execute(_DISTRICT_NAMED, {"named": "off"})
     revision = Revision(incident_id, version, "updated", state.document, after_text)
     await _record(session, revision, caller)
     return after_text, version

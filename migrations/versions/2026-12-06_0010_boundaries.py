@@ -14,8 +14,10 @@ loaded, a location more than 10 km (geodesic) outside the incident's province is
   lies within 10 km of it, else the 422's message (with the distance). The batch route asks
   it for every row at once, so that its 422 names every bad row.
 - The BEFORE trigger `tr_incidents_boundaries` runs both on every insert, and on an update
-  of the location, province or district (derivation only when the row has no district; the
-  10 km check only when location or province changed). Its name sorts before
+  of the location, province or district (derivation when the row has no district, or when
+  the location moves out of the loaded boundary of the district it keeps and the write did
+  not name that district: the API's PATCH says so with the transaction-local setting
+  `borderwatch.district_named`; the 10 km check only when location or province changed). Its name sorts before
   `tr_incidents_stored`, so the stored document, CSV line, revision and rollups are built
   from the derived district. It raises check_violation naming the constraint
   `ck_incidents_province_boundary`, which the API reports as a 422 on `province`.
@@ -156,6 +158,19 @@ UPGRADE = [
             RETURN NEW;
         END IF;
         IF NEW.district_slug IS NULL THEN
+            NEW.district_slug := bw_district_at(NEW.province_code, NEW.geom);
+        ELSIF TG_OP = 'UPDATE' AND NEW.geom IS DISTINCT FROM OLD.geom
+              AND NEW.district_slug = OLD.district_slug
+              AND current_setting('borderwatch.district_named', true) IS DISTINCT FROM 'on'
+              AND EXISTS (SELECT 1 FROM boundary_parts p
+                           WHERE p.province_code = OLD.province_code AND p.level = 'district'
+                             AND p.code = OLD.district_slug)
+              AND NOT EXISTS (SELECT 1 FROM boundary_parts p
+                               WHERE p.province_code = OLD.province_code
+                                 AND p.level = 'district' AND p.code = OLD.district_slug
+                                 AND p.geom && NEW.geom AND ST_Covers(p.geom, NEW.geom)) THEN
+            -- Moved out of the stored district's boundary, the district not named by the
+            -- write: the stored one is stale, derived again (or none).
             NEW.district_slug := bw_district_at(NEW.province_code, NEW.geom);
         END IF;
         IF TG_OP = 'INSERT' OR NEW.geom IS DISTINCT FROM OLD.geom

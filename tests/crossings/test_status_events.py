@@ -291,3 +291,77 @@ async def test_the_seeded_closures_obey_the_rules(client: AsyncClient) -> None:
     assert next(e for e in torkham if e["from"] == "2024-01-13")["to"] == "2025-10-11"
     chaman = (await client.get("/v1/crossings/chaman/status")).json()["items"]
     assert next(e for e in chaman if e["from"] == "2023-11-01")["to"] == "2025-10-11"
+
+
+async def test_a_patch_never_moves_the_patched_events_own_end_unless_it_names_to(
+    client: AsyncClient, keys: Keys, crossing: str
+) -> None:
+    """A PATCH that moves an open-ended event before a later one is a 409 naming that one:
+    ending it silently the day before would make the crossing's present closure vanish."""
+    a = (await post(client, keys, event("closed", "2020-01-01", "2020-01-10"))).json()
+    b = (await post(client, keys, event("restricted", "2020-02-01"))).json()
+    url = f"{URL}/{a['id']}"
+    r = await client.patch(
+        url,
+        json={"from": "2020-03-01", "to": None},
+        headers=keys.editor | MERGE | {"If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text
+    items = {e["id"]: e for e in await history(client)}
+    assert (items[a["id"]]["from"], items[a["id"]]["to"]) == ("2020-03-01", None)
+    assert items[b["id"]]["to"] == "2020-02-29"  # a patched period ends the one it starts inside
+    assert (await client.get(crossing)).json()["current_status"]["status"] == "closed"
+    before = await history(client)
+
+    moved = assert_problem(
+        await client.patch(
+            url, json={"from": "2019-01-01"}, headers=keys.editor | MERGE | {"If-Match": '"2"'}
+        ),
+        409,
+    )
+    assert f"status event {b['id']} " in moved["detail"]
+    assert await history(client) == before
+    assert (await client.get(crossing)).json()["current_status"]["status"] == "closed"
+    # Naming `to` places it before B as asked.
+    r = await client.patch(
+        url,
+        json={"from": "2019-01-01", "to": "2020-01-31"},
+        headers=keys.editor | MERGE | {"If-Match": '"2"'},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["from"], r.json()["to"]) == ("2019-01-01", "2020-01-31")
+
+
+async def test_event_dates_more_than_a_year_ahead_are_refused(
+    client: AsyncClient, keys: Keys, crossing: str
+) -> None:
+    """A date in 9999 would block every later correction; a closure announced for the
+    coming months is still recorded."""
+    today = today_karachi()
+    latest = date(today.year + 1, today.month, min(today.day, 28 if today.month == 2 else 31))
+    after = (latest + timedelta(days=1)).isoformat()
+    far = assert_problem(await post(client, keys, event("closed", "9999-12-31", "9999-12-31")), 422)
+    assert sorted(e["field"] for e in far["errors"]) == ["from", "to"]
+    assert latest.isoformat() in far["errors"][0]["message"]
+    late_to = assert_problem(
+        await post(client, keys, event("closed", today.isoformat(), after)), 422
+    )
+    assert [e["field"] for e in late_to["errors"]] == ["to"]
+    assert await history(client) == []
+
+    announced = await post(client, keys, event("closed", latest.isoformat(), latest.isoformat()))
+    assert announced.status_code == 201, announced.text
+    url = f"{URL}/{announced.json()['id']}"
+    patched = assert_problem(
+        await client.patch(
+            url, json={"to": "9999-12-31"}, headers=keys.editor | MERGE | {"If-Match": '"1"'}
+        ),
+        422,
+    )
+    assert [e["field"] for e in patched["errors"]] == ["to"]
+    r = await client.patch(
+        url,
+        json={"from": today.isoformat(), "to": None},
+        headers=keys.editor | MERGE | {"If-Match": '"1"'},
+    )
+    assert r.status_code == 200, r.text

@@ -258,3 +258,104 @@ def test_the_cli_refuses_a_file_in_another_crs(tmp_path: Path) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(boundaries.Unreadable, match="only WGS 84"):
         boundaries.read_features(path)
+
+
+# ---- what is checked before PostGIS reads a geometry ------------------------------------
+
+
+def _ring(*positions: object) -> dict[str, object]:
+    return {"type": "Polygon", "coordinates": [list(positions)]}
+
+
+async def test_coordinates_that_are_not_numbers_are_refused_not_read_as_zero(
+    db: AsyncSession,
+) -> None:
+    """PostGIS's ST_GeomFromGeoJSON reads text, null or true as 0: such a box would be stored
+    with a corner at (0, 34)."""
+    good = [[71.4, 33.9], [71.7, 33.9], [71.7, 34.1], [71.4, 34.1], [71.4, 33.9]]
+    bad = {
+        "peshawar": ["a", 34],
+        "khyber": [None, 34],
+        "bannu": [True, 34],
+        "kohat": [71.5, float("nan")],
+        "mardan": [[71.5, 34]],  # nested one level too deep
+        "swabi": [71.5],  # one number is not a position
+        "karak": [71.5, 34, 0, 0, 0],  # five numbers neither
+    }
+    features = [feature(_ring(*good[:2], pos, *good[2:]), shapeName=n) for n, pos in bad.items()]
+    features.append(
+        feature({"type": "MultiPolygon", "coordinates": [good]}, shapeName="Bajaur")
+    )  # a Polygon's nesting given as a MultiPolygon
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    assert report.loaded == []
+    for o in report.outcomes:
+        assert (o.reason or "").startswith("invalid geometry: the coordinates of a "), o
+        assert "finite numbers" in (o.reason or "")
+    assert await loaded(db, "districts") == set()
+
+
+async def test_a_boundary_outside_the_region_is_refused(db: AsyncSession) -> None:
+    """A lat/lon-swapped file, or a world polygon, would otherwise capture or refuse every
+    location of its unit; a boundary a little past the region's edge still loads."""
+    features = [
+        feature(box(33.9, 71.4, 34.1, 71.7), shapeName="Peshawar"),  # lat/lon swapped
+        feature(box(-180, -90, 180, 90), shapeName="Khyber"),  # the world
+        feature(box(61.5, 25.0, 64.0, 27.0), shapeName="Kech"),  # inside
+        feature(box(59.8, 28.0, 63.0, 29.9), shapeName="Chagai"),  # 0.2° past lon 60
+        feature(box(74.0, 30.0, 79.0, 31.0), shapeName="Bannu"),  # 1° past lon 78
+    ]
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    assert [o.unit for o in report.loaded] == ["kech", "chagai"]
+    refused = {o.label: o.reason or "" for o in report.refused}
+    assert set(refused) == {"Peshawar", "Khyber", "Bannu"}
+    for reason in refused.values():
+        assert reason.startswith("outside the region (lon 60 to 78, lat 23 to 38)")
+        assert reason.endswith("(lat/lon swapped?)")
+    assert "spans lon 33.9 to 34.1, lat 71.4 to 71.7" in refused["Peshawar"]
+    assert await loaded(db, "districts") == {"kech", "chagai"}
+
+
+async def test_positions_with_altitude_are_loaded_in_2d(db: AsyncSession) -> None:
+    """RFC 7946 allows a third number (altitude); a fourth is read and dropped alike."""
+    features = [
+        feature(_ring(*([x, y, 350.0] for x, y in box(71.4, 33.9, 71.7, 34.1)["coordinates"][0])),
+                shapeName="Peshawar"),
+        feature(_ring(*([x, y, 1.0, 2.0] for x, y in box(71.0, 33.9, 71.4, 34.3)["coordinates"][0])),
+                shapeName="Khyber"),
+    ]  # fmt: skip
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    assert [o.unit for o in report.loaded] == ["peshawar", "khyber"], report.lines()
+    rows = await db.execute(
+        text(
+            "SELECT slug, ST_NDims(geom), ST_XMin(geom), ST_YMax(geom) FROM districts"
+            " WHERE geom IS NOT NULL ORDER BY slug"
+        )
+    )
+    assert [tuple(r) for r in rows] == [("khyber", 2, 71.0, 34.3), ("peshawar", 2, 71.4, 34.1)]
+
+
+async def test_each_refusal_names_its_own_cause(db: AsyncSession) -> None:
+    mercator = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}
+    crs84 = {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}
+    features = [
+        feature({"type": "Polygon", "coordinates": []}, shapeName="Peshawar"),
+        feature({"type": "MultiPolygon", "coordinates": [[[]]]}, shapeName="Khyber"),
+        feature(box(70.5, 32.9, 70.7, 33.1), shapeName=["Bannu"]),
+        feature(box(72.0, 34.1, 72.2, 34.3), shapeName="Mardan\u0000"),
+        feature(box(72.3, 34.0, 72.5, 34.2), shapeName="Swabi\n"),
+        feature(box(71.4, 33.4, 71.6, 33.6) | {"crs": mercator}, shapeName="Kohat"),
+        feature(box(70.8, 32.9, 71.2, 33.2) | {"crs": crs84}, shapeName="Karak"),
+    ]
+    report = await boundaries.load(db, features, "district", Fields(name="shapeName"))
+    reasons = [o.reason for o in report.outcomes]
+    assert reasons == [
+        "invalid geometry: empty geometry (no coordinates)",
+        "invalid geometry: empty geometry (no coordinates)",
+        "the 'shapeName' property is not text (list)",
+        "the 'shapeName' property holds control characters",
+        "the 'shapeName' property holds control characters",
+        "invalid geometry: declares the CRS 'urn:ogc:def:crs:EPSG::3857'; only WGS 84 lon/lat"
+        " is read",
+        None,
+    ]
+    assert await loaded(db, "districts") == {"karak"}

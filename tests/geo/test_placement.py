@@ -187,11 +187,17 @@ async def test_patch_derives_a_missing_district_and_checks_a_moved_location(
     # A change elsewhere derives the district the incident lacks.
     described = await patch(created, {"description": "Corrected."})
     assert described.status_code == 200 and described.json()["district"] == "peshawar"
-    # Moving it into another district keeps the one it has; removing it derives it again.
+    # Moving it into another district derives that one (the district it had is stale there);
+    # a district the patch names is kept wherever the location goes; removing it derives it.
     moved = await patch(described.json(), {"location": {"type": "Point", "coordinates": IN_KHYBER}})
-    assert moved.json()["district"] == "peshawar"
-    cleared = await patch(moved.json(), {"district": None})
-    assert cleared.json()["district"] == "khyber"
+    assert moved.json()["district"] == "khyber"
+    named = await patch(
+        moved.json(),
+        {"location": {"type": "Point", "coordinates": IN_PESHAWAR}, "district": "khyber"},
+    )
+    assert named.status_code == 200 and named.json()["district"] == "khyber"
+    cleared = await patch(named.json(), {"district": None})
+    assert cleared.json()["district"] == "peshawar"
     # An incident stored before the boundary is not refused while its place stays put.
     kept = await patch(old_far, {"description": "Still there."})
     assert kept.status_code == 200
@@ -200,6 +206,45 @@ async def test_patch_derives_a_missing_district_and_checks_a_moved_location(
     )
     assert refused.status_code == 422
     assert [e["field"] for e in refused.json()["errors"]] == ["province"]
+
+
+async def test_a_derived_district_follows_a_moved_location_unless_the_patch_names_one(
+    client: AsyncClient, db: AsyncSession, keys: Keys
+) -> None:
+    """A district whose loaded boundary no longer covers the location is stale: a PATCH that
+    moves the incident and does not name a district derives it again (or none)."""
+    await load_districts(db)
+
+    async def patch(doc: dict[str, Any], body: dict[str, Any]) -> Any:
+        r = await client.patch(
+            f"/v1/incidents/{doc['id']}",
+            json=body,
+            headers={**keys.analyst, "If-Match": f'"{doc["version"]}"'},
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def at(lon: float, lat: float) -> dict[str, Any]:
+        return {"location": {"type": "Point", "coordinates": [lon, lat]}}
+
+    created = (await post(client, keys, incident([71.5, 34.0]))).json()
+    assert created["district"] == "peshawar"
+    inside = await patch(created, at(71.6, 34.05))  # still inside Peshawar's box
+    assert inside["district"] == "peshawar"
+    away = await patch(inside, at(70.5, 33.5))  # inside no loaded district
+    assert away["district"] is None
+    stored = await db.scalar(
+        text("SELECT district_slug FROM incidents WHERE id = :id"), {"id": away["id"]}
+    )
+    assert stored is None
+    # A district the client names is never overridden, moved or not.
+    named = await patch(away, {"district": "peshawar"})
+    assert named["district"] == "peshawar"
+    kept = await patch(named, at(70.6, 33.6) | {"district": "peshawar"})
+    assert kept["district"] == "peshawar"
+    # A district without a loaded boundary is not second-guessed.
+    kohat = (await post(client, keys, incident([71.45, 33.6], district="kohat"))).json()
+    assert (await patch(kohat, at(71.5, 33.55)))["district"] == "kohat"
 
 
 async def test_boundaries_are_served_as_geojson_simplified_on_request(

@@ -235,6 +235,7 @@ async def test_retracted_and_deleted_incidents_are_not_listed(
         ({"bbox": "70,33,72"}, 422, "bbox"),
         ({"bbox": "72,33,70,35"}, 422, "bbox"),
         ({"near": "71,34", "radius_km": "400"}, 422, "radius_km"),
+        ({"near": "71,34", "radius_km": "1e-320"}, 422, "radius_km"),
         ({"crossing": "khunjerab"}, 422, "crossing"),
         ({"min_killed": "-1"}, 422, "min_killed"),
         ({"since": "2023-13-01"}, 422, "since"),

@@ -420,7 +420,11 @@ async def test_every_crossing_has_every_period_zero_filled(client: AsyncClient) 
 async def test_bad_parameters_are_422_naming_them(client: AsyncClient) -> None:
     for params, fields in (
         ({"crossing": "torkham,nowhere"}, ["crossing"]),
+        ({"crossing": ",,,"}, ["crossing"]),
+        ({"crossing": ""}, ["crossing"]),
         ({"radius_km": "0"}, ["radius_km"]),
+        ({"radius_km": "1e-320"}, ["radius_km"]),
+        ({"radius_km": "0.09"}, ["radius_km"]),
         ({"radius_km": "301"}, ["radius_km"]),
         ({"period": "decade"}, ["period"]),
         ({"since": "2000-12-31"}, ["since"]),
