@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     stats_cache: bool = Field(
         default=True, description="Keep rendered statistics per data version in memory."
     )
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        max_length=500,
+        description="The service's public base URL (https://api.example.org), written into "
+        "documents that name absolute URLs (TileJSON, OGC links). Unset: the request's own "
+        "scheme and Host, which a client chooses; set it wherever shared caches sit in front.",
+    )
     tile_point_cap: int = Field(
         default=2000,
         ge=1,

@@ -134,6 +134,13 @@ def none_match(header: str | None, tag: str | bytes) -> bool:
 JSON_MEDIA = ("application/json", "application/merge-patch+json")
 
 
+def public_base(request: Request) -> str:
+    """The base URL (no trailing slash) for absolute links in documents: BW_PUBLIC_URL when
+    set, else the request's own scheme and Host."""
+    configured: str | None = request.app.state.settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
 def require_json(request: Request) -> None:
     """415 unless the body is sent as JSON; a dependency of routes that let FastAPI parse
     their body (which would answer any other media type with a 422)."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,12 +59,23 @@ class Tile:
 
     def area(self) -> str:
         """The tile and its buffer in EPSG:4326, the SRID of the stored points, so that
-        `geom && area` is a range of their GiST index (a Mercator rectangle is a rectangle
-        of longitudes and latitudes: the transformed envelope is exact)."""
+        `geom && area` is a range of their GiST index. A Mercator rectangle is a rectangle of
+        longitudes and latitudes, so the slippy-map formula gives it exactly; the buffer is
+        clamped to the edges of the world (a tile at x = 0 or 2^z - 1 reaching past ±180°
+        would wrap round to the other hemisphere and find nothing: every tile of zoom 1)."""
+        n = 1 << self.z
         margin = BUFFER / EXTENT
-        return (
-            f"ST_Transform(ST_TileEnvelope({self.z}, {self.x}, {self.y}, margin => {margin}), 4326)"
-        )
+
+        def lon(x: float) -> float:
+            return min(max(x / n * 360.0 - 180.0, -180.0), 180.0)
+
+        def lat(y: float) -> float:
+            y = min(max(y, 0.0), float(n))
+            return float(math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n)))))
+
+        west, east = lon(self.x - margin), lon(self.x + 1 + margin)
+        south, north = lat(self.y + 1 + margin), lat(self.y - margin)
+        return f"ST_MakeEnvelope({west!r}, {south!r}, {east!r}, {north!r}, 4326)"
 
     def mvt_geom(self, geom: str) -> str:
         """A geometry of EPSG:4326 in this tile's coordinates, clipped to its buffer."""
@@ -105,7 +117,7 @@ SELECT d.seq, d.epoch, c.yes AS aggregated,
              FROM (SELECT floor((q.lon + 180) / 360 * {cells})::bigint << 32
                           | floor((1 - asinh(tan(radians(q.lat))) / pi()) / 2
                                   * {cells})::bigint AS cell,
-                          count(*)::int AS count, sum(q.killed_total)::int AS killed_total,
+                          count(*) AS count, sum(q.killed_total)::bigint AS killed_total,
                           {mean} AS geom
                      FROM (SELECT ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.killed_total
                              FROM incidents i WHERE i.geom && {area} AND {condition}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from app.auth.dependencies import ReadAccess
 from app.core.clock import today_karachi
 from app.core.db import SessionDep, read_connection
-from app.core.params import none_match
+from app.core.params import none_match, public_base
 from app.geo import tiles
 from app.geo.tiles import MAX_ZOOM, MEDIA_TYPE, Layer, Tile, TileQuery, Version
 from app.incidents.filters import check_known
@@ -22,9 +22,23 @@ router = APIRouter(prefix="/v1/tiles", tags=["tiles"], dependencies=[ReadAccess]
 
 MAX_AGE_S = 60  # tiles change with the data: a minute, then a cheap revalidation (304)
 
-Z = Annotated[int, Path(ge=0, le=MAX_ZOOM, description=f"Zoom level, 0 to {MAX_ZOOM}")]
-X = Annotated[int, Path(ge=0, description="Column, 0 to 2^z - 1 (west to east)")]
-Y = Annotated[int, Path(ge=0, description="Row, 0 to 2^z - 1 (north to south, XYZ scheme)")]
+# Plain ASCII digits without leading zeros, so that a tile has one URL (and one cache entry):
+# an int parameter would also take "+3", "003", "1_0" or " 3 " for the same tile.
+_NUMBER = r"^(0|[1-9][0-9]{0,9})$"
+Z = Annotated[
+    str, Path(pattern=_NUMBER, description=f"Zoom level, 0 to {MAX_ZOOM}", examples=["8"])
+]
+X = Annotated[
+    str, Path(pattern=_NUMBER, description="Column, 0 to 2^z - 1 (west to east)", examples=["178"])
+]
+Y = Annotated[
+    str,
+    Path(
+        pattern=_NUMBER,
+        description="Row, 0 to 2^z - 1 (north to south, XYZ scheme)",
+        examples=["102"],
+    ),
+]
 
 TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
@@ -80,8 +94,10 @@ def _tile(request: Request, version: Version, key: tuple[Any, ...], mvt: bytes) 
 
 def _tiles_url(request: Request, layer: str) -> str:
     """The absolute URL template of a layer's tiles, with the query the client passed."""
-    base = str(request.base_url).rstrip("/")
-    query = request.url.query
+    base = public_base(request)
+    # The query as the client wrote it, but braces: a map client fills in {z}, {x} and {y}
+    # wherever they are, so a filter holding one (q={z}) would change with every tile.
+    query = request.url.query.replace("{", "%7B").replace("}", "%7D")
     return f"{base}/v1/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf" + (f"?{query}" if query else "")
 
 
@@ -116,7 +132,7 @@ async def incident_tile(
     incidents than the server's cap holds grid cells instead (`count`, summed
     `killed_total`). 204 for an empty tile. `ETag` follows the data version: send it back
     as `If-None-Match` for a 304 while nothing changed."""
-    tile = Tile(z, x, y)
+    tile = Tile(int(z), int(x), int(y))
     cap = request.app.state.settings.tile_point_cap
     key = ("incidents", z, x, y, query.scope(), cap)
     async with read_connection(request, session) as conn:
@@ -156,7 +172,7 @@ async def crossing_tile(request: Request, session: SessionDep, z: Z, x: X, y: Y)
     """Crossing points in tile z/x/y (layer `crossings`: slug, name, status, status_since,
     province), their status today derived from the status history as `GET /v1/crossings`
     does. 204 for an empty tile; ETag and 304 as the incident tiles."""
-    tile = Tile(z, x, y)
+    tile = Tile(int(z), int(x), int(y))
     key = ("crossings", z, x, y, today_karachi())
     version = await tiles.version(session)
     if (not_modified := _not_modified(request, version, key)) is not None:
@@ -185,7 +201,7 @@ async def province_tile(request: Request, session: SessionDep, z: Z, x: X, y: Y)
     """Province polygons in tile z/x/y (layer `provinces`: code, name, country), for the
     provinces whose boundary is loaded (`borderwatch boundaries load`). 204 for an empty
     tile; ETag and 304 as the incident tiles."""
-    tile = Tile(z, x, y)
+    tile = Tile(int(z), int(x), int(y))
     key = ("provinces", z, x, y)
     version = await tiles.version(session)
     if (not_modified := _not_modified(request, version, key)) is not None:

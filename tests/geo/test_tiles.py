@@ -68,6 +68,25 @@ async def post(client: AsyncClient, keys: Keys, lon: float, lat: float, **over: 
     return r.json()["id"]  # type: ignore[no-any-return]
 
 
+async def test_tiles_at_the_edges_of_the_world_find_what_they_hold(
+    client: AsyncClient, keys: Keys
+) -> None:
+    """Tiles at x = 0 or 2^z - 1 reach past ±180° with their buffer: the area searched is
+    clamped, not wrapped round to the other hemisphere (every zoom-1 tile was empty)."""
+    lon, lat = NEAR_TORKHAM
+    iid = await post(client, keys, lon, lat)
+    for z in (0, 1, 2):
+        tile = tile_of(lon, lat, z)
+        found = features(await client.get(tile_url("incidents", tile)), "incidents")
+        assert iid in {f["properties"]["id"] for f in found}, tile
+    (torkham,) = [
+        f
+        for f in features(await client.get(tile_url("crossings", (1, 1, 0))), "crossings")
+        if f["properties"]["slug"] == "torkham"
+    ]
+    assert torkham["properties"]["name"] == "Torkham"
+
+
 async def test_an_incident_is_in_its_tile_with_its_attributes(
     client: AsyncClient, keys: Keys
 ) -> None:
@@ -169,6 +188,11 @@ async def test_an_empty_tile_is_a_204_that_can_be_cached(client: AsyncClient) ->
         ("3/0/y", "y"),
         ("1e3/0/0", "z"),
         ("30/1073741824/0", "z"),
+        # One URL per tile: no sign, leading zero, digit separator or space.
+        ("+3/0/0", "z"),
+        ("03/0/0", "z"),
+        ("1_0/0/0", "z"),
+        ("3/%200/0", "x"),
     ],
 )
 async def test_a_tile_outside_the_matrix_is_a_422(
@@ -232,6 +256,9 @@ async def test_tilejson_describes_the_tiles_with_the_filters_passed(client: Asyn
     want = {"id", "occurred_on", "killed_total", "perpetrator", "attack_type", "kind", "count"}
     assert set(layer["fields"]) == want and all(layer["fields"].values())
     assert "grid" in layer["description"]
+    # Braces in a filter are not template variables for the client to fill in.
+    braces = (await client.get("/v1/tiles/incidents.json?q={z}/{x}")).json()
+    assert braces["tiles"] == ["http://test/v1/tiles/incidents/{z}/{x}/{y}.pbf?q=%7Bz%7D/%7Bx%7D"]
     # The template works as a client would fill it in.
     plain = (await client.get("/v1/tiles/incidents.json")).json()
     assert plain["tiles"] == ["http://test/v1/tiles/incidents/{z}/{x}/{y}.pbf"]
@@ -412,3 +439,17 @@ async def test_the_openapi_document_describes_the_binary_tiles(client: AsyncClie
     assert {"z", "x", "y", "province", "perpetrator", "since", "bbox"} <= names
     assert not names & {"limit", "cursor", "format"}
     assert all(p.get("description") for p in params if p["in"] == "path")
+
+
+async def test_tilejson_names_the_configured_public_url_whatever_the_host(
+    app: FastAPI, client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = {"Host": "evil.example"}
+    r = await client.get("/v1/tiles/incidents.json", headers=hostile)
+    assert r.json()["tiles"][0].startswith("http://evil.example/")  # unset: the request's own
+    settings = app.state.settings.model_copy(update={"public_url": "https://bw.example.org/"})
+    monkeypatch.setattr(app.state, "settings", settings)
+    r = await client.get("/v1/tiles/incidents.json?kind=attack", headers=hostile)
+    assert r.json()["tiles"] == [
+        "https://bw.example.org/v1/tiles/incidents/{z}/{x}/{y}.pbf?kind=attack"
+    ]
