@@ -28,6 +28,7 @@ from app.core.params import reject_unknown_query
 from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
 from app.exports.router import router as exports_router
+from app.geo.ogc.router import router as ogc_router
 from app.incidents import models as incidents_models
 from app.incidents.lane import ListLane
 from app.incidents.router import router as incidents_router
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(apikeys_router)
     app.include_router(stats_router)
     app.include_router(exports_router)
+    app.include_router(ogc_router)
     # The last added runs first: CORS wraps everything, so every answer carries its headers.
     app.add_middleware(BodyLimit)
     app.add_middleware(StatsCache)

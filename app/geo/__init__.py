@@ -1,0 +1,1 @@
+"""Geography for GIS clients: boundaries, vector tiles and OGC API – Features."""
