@@ -3,7 +3,6 @@ next links, single features and every refusal as problem+json."""
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -14,8 +13,8 @@ from openapi_spec_validator import validate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tests.geo.incidents import spread
 from tests.support.keys import Keys
-from tests.support.payloads import incident
 
 GEOJSON = "application/geo+json"
 PROBLEM = "application/problem+json"
@@ -23,29 +22,6 @@ OPENAPI_30 = "application/vnd.oai.openapi+json;version=3.0"
 ITEMS = "/ogc/collections/incidents/items"
 KARACHI = ZoneInfo("Asia/Karachi")
 WHOLE_REGION = "60,23,78,38"  # the incidents' CHECK region: a box around every incident
-
-
-def spread(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """n incidents at distinct points on a 0.01° grid (never on a .005 box edge) and days
-    from 2023-12-20 to 2024-03-10 (across month and year boundaries)."""
-    rng = random.Random(seed)
-    out = []
-    for k in range(n):
-        lon = round(69.0 + rng.randrange(500) / 100, 2)
-        lat = round(30.0 + rng.randrange(500) / 100, 2)
-        day = date(2023, 12, 20) + timedelta(days=rng.randrange(82))
-        out.append(
-            incident(
-                occurred_on=day.isoformat(),
-                location={"type": "Point", "coordinates": [lon, lat]},
-                district=None,
-                perpetrator=rng.choice(["ttp", "iskp", "unknown"]),
-                casualties=[{"category": "police", "killed": k % 5, "injured": 1}],
-                fatality_range=None,
-                description=f"OGC test incident {k}",
-            )
-        )
-    return out
 
 
 async def post(client: AsyncClient, keys: Keys, bodies: list[dict[str, Any]]) -> list[dict]:
