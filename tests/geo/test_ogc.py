@@ -108,11 +108,19 @@ async def test_service_desc_is_a_valid_openapi_30_document_of_the_ogc_paths(
     doc = (await client.get("/ogc/api")).json()
     assert doc["openapi"].startswith("3.0.")
     validate(doc)  # raises on anything OpenAPI 3.0 does not allow
-    assert all(path.startswith("/ogc") for path in doc["paths"])
-    params = {p["name"]: p for p in doc["paths"][ITEMS]["get"]["parameters"]}
+    # Paths from the service's root, as OGC API clients look them up.
+    assert doc["servers"] == [{"url": "http://test/ogc"}]
+    assert {"/", "/conformance", "/collections", "/collections/{collection_id}/items"} <= set(
+        doc["paths"]
+    )
+    params = {
+        p["name"]: p for p in doc["paths"]["/collections/incidents/items"]["get"]["parameters"]
+    }
     assert {"bbox", "datetime", "limit", "province", "perpetrator"} <= set(params)
     assert params["bbox"]["explode"] is False
     assert params["limit"]["schema"]["maximum"] == 10_000
+    limit = doc["components"]["parameters"]["limit"]["schema"]  # where QGIS reads it
+    assert (limit["default"], limit["maximum"]) == (10, 10_000)
     # FastAPI's own document stays OpenAPI 3.1.
     assert (await client.get("/openapi.json")).json()["openapi"].startswith("3.1")
 

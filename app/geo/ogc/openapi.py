@@ -81,8 +81,14 @@ def _refs(node: Any) -> set[str]:
 
 
 def _only(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
-    """The document's paths under `prefix`, and the schemas they refer to."""
-    doc["paths"] = {p: v for p, v in doc.get("paths", {}).items() if p.startswith(prefix)}
+    """The document's paths under `prefix`, written from there (`/collections`, as OGC API
+    clients look them up: QGIS finds a collection's parameters under
+    `/collections/{id}/items`), and the schemas they refer to."""
+    doc["paths"] = {
+        p.removeprefix(prefix) or "/": v
+        for p, v in doc.get("paths", {}).items()
+        if p == prefix or p.startswith(prefix + "/")
+    }
     schemas = doc.get("components", {}).get("schemas", {})
     wanted, todo = set(), _refs(doc["paths"])
     while todo:
@@ -98,18 +104,19 @@ def document(
     routes: list[BaseRoute], prefix: str, title: str, version: str, server: str
 ) -> dict[str, Any]:
     """The OpenAPI 3.0 document of the app's paths under `prefix`, for clients that reach
-    them at `server`."""
+    them at `server` + `prefix`."""
     doc = get_openapi(
         title=title,
         version=version,
         openapi_version="3.0.3",
         description="OGC API – Features (Part 1: Core, GeoJSON, OpenAPI 3.0) over Borderwatch.",
         routes=routes,
-        servers=[{"url": server}],
+        servers=[{"url": server + prefix}],
     )
     doc = to_30(_only(document_problems(doc), prefix))
     assert isinstance(doc, dict)
     doc["openapi"] = "3.0.3"
+    limit = None
     for item in doc.get("paths", {}).values():
         for operation in item.values():
             parameters = operation.get("parameters", [])
@@ -119,4 +126,9 @@ def document(
                 elif parameter.get("schema", {}).get("minItems"):
                     # A pair such as near=lon,lat is one comma-separated value.
                     parameter.update(style="form", explode=False)
+                elif parameter.get("name") == "limit" and parameter.get("in") == "query":
+                    limit = parameter
+    if limit is not None:
+        # Where QGIS reads the largest and the default page size.
+        doc["components"].setdefault("parameters", {})["limit"] = limit
     return doc
