@@ -171,8 +171,10 @@ async def test_boundaries_appear_as_collections_once_loaded(
             "WHERE code = 'PK-KP'"
         )
     )
-    ids = [c["id"] for c in (await client.get("/ogc/collections")).json()["collections"]]
-    assert "provinces" in ids and "districts" not in ids
+    listed = {c["id"]: c for c in (await client.get("/ogc/collections")).json()["collections"]}
+    assert "provinces" in listed and "districts" not in listed
+    box = listed["provinces"]["extent"]["spatial"]["bbox"][0]
+    assert all(abs(a - b) < 1e-4 for a, b in zip(box, [69, 31, 72, 36], strict=True)), box
     page = (await client.get("/ogc/collections/provinces/items")).json()
     assert [f["id"] for f in page["features"]] == ["PK-KP"]
     assert page["features"][0]["geometry"]["type"] == "MultiPolygon"

@@ -31,6 +31,8 @@ class Layer:
     properties: str  # json_build_object(...) over the row `t`
     where: str = "true"  # which rows are features
     shown_when: str | None = None  # SQL: listed only when this holds (boundaries loaded)
+    # A GiST index on geom: the extent is read at its head rather than from every polygon.
+    indexed: bool = False
 
 
 LAYERS = {
@@ -61,6 +63,7 @@ LAYERS = {
             "json_build_object('code', t.code, 'name', t.name, 'country', t.country)",
             "t.geom IS NOT NULL",
             "EXISTS (SELECT 1 FROM provinces WHERE geom IS NOT NULL)",
+            indexed=True,
         ),
         Layer(
             "districts",
@@ -72,6 +75,7 @@ LAYERS = {
             "'is_merged', t.is_merged)",
             "t.geom IS NOT NULL",
             "EXISTS (SELECT 1 FROM districts WHERE geom IS NOT NULL)",
+            indexed=True,
         ),
     )
 }
@@ -108,10 +112,13 @@ SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e),
 
 
 def _layer_extent(layer: Layer) -> str:
-    return (
-        f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), {layer.shown_when or 'true'} "
-        f"FROM (SELECT ST_Extent(t.geom) AS e FROM {layer.table} t WHERE {layer.where}) x"
+    extent = (
+        f"SELECT ST_EstimatedExtent('{layer.table}', 'geom')"
+        if layer.indexed
+        else f"SELECT ST_Extent(t.geom) FROM {layer.table} t WHERE {layer.where}"
     )
+    shown = layer.shown_when or "true"
+    return f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), {shown} FROM ({extent}) x(e)"
 
 
 def _box(row: Any) -> tuple[float, float, float, float] | None:
