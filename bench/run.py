@@ -86,9 +86,12 @@ READ_CONNECTIONS = 4  # wrk -t1 -c4 for reads, as the earlier benches
 # tipg, the baseline of the OGC items (developmentseed/tipg), pinned; installed by this script.
 TIPG_VERSION = "1.6.1"
 TIPG_VENV = ROOT / ".bw" / f"tipg-{TIPG_VERSION}"
+# (label, box, target): the two boxes, and one holding about half of the synthetic
+# incidents, whose numberMatched both count (no rollup short cut), for information.
 OGC_BOXES = [
-    ("all of Pakistan", "60.8,23.6,77.9,37.1"),
-    ("around Torkham", "70.99,34.01,71.19,34.21"),
+    ("all of Pakistan", "60.8,23.6,77.9,37.1", 1.0),
+    ("around Torkham", "70.99,34.01,71.19,34.21", 1.0),
+    ("half of the incidents", "68.5,32.0,74.5,35.5", None),
 ]
 OGC_LIMIT = 100
 # The incident columns tipg serves as properties: the table's own, less the stored texts
@@ -1271,7 +1274,7 @@ class Bench:
         }
         uvicorn = ensure_tipg()
         with self.serving("tipg", "tipg.main:app", uvicorn=uvicorn, env=env) as tipg:
-            for label, box in OGC_BOXES:
+            for label, box, target in OGC_BOXES:
                 path = f"/ogc/collections/incidents/items?bbox={box}&limit={OGC_LIMIT}"
                 base_path = (
                     f"/collections/public.incidents/items?bbox={box}&limit={OGC_LIMIT}"
@@ -1299,7 +1302,7 @@ class Bench:
                     f"OGC items bbox {label} (`{box}`), limit={OGC_LIMIT}: /ogc p50 ÷ tipg p50",
                     fast,
                     slow,
-                    1.0,
+                    target,
                 )
                 report.add(
                     f"OGC items bbox {label}: /ogc p99 ÷ tipg p99",
