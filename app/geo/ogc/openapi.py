@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.routing import BaseRoute
 
 from app.core.errors import document_problems
+from app.core.openapi import add_referenced
 
 OPENAPI_30 = "application/vnd.oai.openapi+json;version=3.0"
 
@@ -45,6 +46,8 @@ def to_30(node: Any) -> Any:
         return [to_30(n) for n in node]
     if not isinstance(node, dict):
         return node
+    if isinstance(node.get("$ref"), str):
+        return {"$ref": node["$ref"]}  # OpenAPI 3.0 ignores what stands beside a $ref
     node = {k: to_30(v) for k, v in node.items()}
     if isinstance(node.get("anyOf"), list):
         node = _nullable(node, node["anyOf"])
@@ -113,7 +116,7 @@ def document(
         routes=routes,
         servers=[{"url": server + prefix}],
     )
-    doc = to_30(_only(document_problems(doc), prefix))
+    doc = to_30(_only(document_problems(add_referenced(doc)), prefix))
     assert isinstance(doc, dict)
     doc["openapi"] = "3.0.3"
     limit = None

@@ -13,9 +13,18 @@ from app.auth.dependencies import ReadAccess
 from app.core.clock import KARACHI
 from app.core.config import cursor_key
 from app.core.db import SessionDep, read_connection
+from app.core.openapi import ref
 from app.geo.ogc import service
 from app.geo.ogc.openapi import OPENAPI_30, document
 from app.geo.ogc.query import CRS84, IncidentItemsQuery, ItemsQuery
+from app.geo.ogc.schemas import (
+    Collection,
+    Collections,
+    Conformance,
+    Feature,
+    FeatureCollection,
+    LandingPage,
+)
 from app.reference.names import names_of
 
 router = APIRouter(prefix="/ogc", tags=["ogc"], dependencies=[ReadAccess])
@@ -39,6 +48,24 @@ CollectionId = Annotated[
     str, Path(description="incidents, crossings; provinces and districts once loaded")
 ]
 FeatureId = Annotated[str, Path(description="The feature's id (incident id, slug, code)")]
+
+
+class GeoJSONResponse(Response):
+    """A GeoJSON answer."""
+
+    media_type = GEOJSON
+
+
+class OpenAPI30Response(Response):
+    """An OpenAPI 3.0 document."""
+
+    media_type = OPENAPI_30
+
+
+def _answer(model: type[Any], media: str = JSON) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": "OK", "content": {media: {"schema": ref(model)}}}}
+
+
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such collection"}}
 
 
@@ -59,7 +86,7 @@ def _json(body: Any, media_type: str = JSON) -> Response:
     )
 
 
-@router.get("", summary="Landing page")
+@router.get("", summary="Landing page", responses=_answer(LandingPage))
 async def landing(request: Request, _f: JsonOnly = None) -> Response:
     """What this service offers and where: the API definition, conformance, collections."""
     base = _base(request)
@@ -84,7 +111,12 @@ async def landing(request: Request, _f: JsonOnly = None) -> Response:
     )
 
 
-@router.get("/api", summary="The API definition (OpenAPI 3.0)")
+@router.get(
+    "/api",
+    summary="The API definition (OpenAPI 3.0)",
+    response_class=OpenAPI30Response,
+    responses={200: {"description": "OK", "content": {OPENAPI_30: {"schema": {"type": "object"}}}}},
+)
 async def api_definition(request: Request, _f: JsonOnly = None) -> Response:
     """This API's /ogc paths as an OpenAPI 3.0 document."""
     base = _base(request)
@@ -97,7 +129,7 @@ async def api_definition(request: Request, _f: JsonOnly = None) -> Response:
     return Response(body, media_type=OPENAPI_30)
 
 
-@router.get("/conformance", summary="Conformance classes")
+@router.get("/conformance", summary="Conformance classes", responses=_answer(Conformance))
 async def conformance(_f: JsonOnly = None) -> Response:
     """The OGC API – Features conformance classes this service implements."""
     return _json({"conformsTo": CONFORMANCE})
@@ -130,7 +162,7 @@ def _collection(base: str, c: service.Collection) -> dict[str, Any]:
     }
 
 
-@router.get("/collections", summary="The collections")
+@router.get("/collections", summary="The collections", responses=_answer(Collections))
 async def collections(request: Request, session: SessionDep, _f: JsonOnly = None) -> Response:
     """Incidents and crossings, and provinces and districts once their boundaries are
     loaded; each with its spatial extent (CRS84) and, for incidents, its temporal one."""
@@ -145,7 +177,11 @@ async def collections(request: Request, session: SessionDep, _f: JsonOnly = None
     )
 
 
-@router.get("/collections/{collection_id}", summary="One collection", responses=NOT_FOUND)
+@router.get(
+    "/collections/{collection_id}",
+    summary="One collection",
+    responses={**_answer(Collection), **NOT_FOUND},
+)
 async def collection(
     request: Request, session: SessionDep, collection_id: CollectionId, _f: JsonOnly = None
 ) -> Response:
@@ -181,7 +217,10 @@ def _page(request: Request, collection_id: str, items: service.Items) -> Respons
 
 
 ITEMS_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"description": "A page of features", "content": {GEOJSON: {}}},
+    200: {
+        "description": "A page of features",
+        "content": {GEOJSON: {"schema": ref(FeatureCollection)}},
+    },
     400: {"description": "A cursor that this API did not make"},
     404: {"description": "No such collection"},
     422: {"description": "A bad bbox, datetime, limit or filter"},
@@ -191,7 +230,7 @@ ITEMS_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/collections/incidents/items",
     summary="Incidents as GeoJSON features",
-    response_class=Response,
+    response_class=GeoJSONResponse,
     responses=ITEMS_RESPONSES,
 )
 async def incident_items(
@@ -216,7 +255,7 @@ async def incident_items(
 @router.get(
     "/collections/{collection_id}/items",
     summary="A collection's features as GeoJSON",
-    response_class=Response,
+    response_class=GeoJSONResponse,
     responses=ITEMS_RESPONSES,
 )
 async def items(
@@ -247,9 +286,9 @@ def _feature(request: Request, collection_id: str, feature_id: str, text: str) -
 @router.get(
     "/collections/{collection_id}/items/{feature_id}",
     summary="One feature",
-    response_class=Response,
+    response_class=GeoJSONResponse,
     responses={
-        200: {"description": "The feature", "content": {GEOJSON: {}}},
+        200: {"description": "The feature", "content": {GEOJSON: {"schema": ref(Feature)}}},
         404: {"description": "No such collection or feature"},
     },
 )
