@@ -201,10 +201,11 @@ def _page(request: Request, collection_id: str, items: service.Items) -> Respons
         next_url = str(request.url.include_query_params(cursor=items.next_cursor))
         links.append(_link(next_url, "next", GEOJSON, "The next page"))
     stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    counts = {"numberMatched": items.matched} if items.matched is not None else {}
     head = json.dumps(
         {
             "type": "FeatureCollection",
-            "numberMatched": items.matched,
+            **counts,
             "numberReturned": len(items.features),
             "timeStamp": stamp,
             "links": links,
@@ -239,7 +240,8 @@ async def incident_items(
     """Live incidents, newest day first, a page at a time (`limit`; the `next` link gives the
     following page, stable while incidents are added). `bbox` and `datetime` as OGC API –
     Features says; the filters of GET /v1/incidents by the same names. `numberMatched`
-    counts every incident that matches."""
+    (on the first page; pages reached by `next` leave it out) counts every incident that
+    matches."""
     async with read_connection(request, session) as conn:
         items = await service.incident_items(
             conn,

@@ -91,7 +91,7 @@ class FeatureCollection(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     type: Literal["FeatureCollection"]
-    number_matched: int = Field(alias="numberMatched")
+    number_matched: int | None = Field(None, alias="numberMatched")  # first pages only
     number_returned: int = Field(alias="numberReturned")
     time_stamp: str = Field(alias="timeStamp")
     links: list[Link]

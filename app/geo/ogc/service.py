@@ -153,10 +153,11 @@ async def collections(conn: Any, only: str | None = None) -> list[Collection]:
 
 @dataclass(frozen=True)
 class Items:
-    """One page of features: their JSON texts, how many match in all, the next page's cursor."""
+    """One page of features: their JSON texts, how many match in all (first pages only), the
+    next page's cursor."""
 
     features: list[str]
-    matched: int
+    matched: int | None
     next_cursor: str | None
 
 
@@ -253,7 +254,9 @@ async def incident_items(
     condition = column_sql(filters.model_copy(update={"bbox": None}), params, inline_codes=True)
     if filters.bbox is not None:
         condition += f" AND i.geom && {_envelope(filters.bbox)}"
-    matched = _matched(filters, condition, params)
+    # numberMatched on the first page only: a page reached by `next` would count again what
+    # the first one counted (2.3 s for half of 1,000,000 incidents, on every page of a walk).
+    matched = _matched(filters, condition, params) if cursor is None else "NULL"
     if cursor is not None:
         params["c_day"], params["c_id"] = _incident_position(secret, cursor, scope)
         # An index range in list order from the cursor, however deep (app/incidents/listing.py).
@@ -264,7 +267,7 @@ async def incident_items(
     page = _INCIDENT_ITEMS.format(matched=matched, condition=condition, limit=int(limit) + 1)
     sql, values = positional(page, params)
     rows = await conn.fetch(sql, *values)
-    total = int(rows[0][0])
+    total = None if rows[0][0] is None else int(rows[0][0])
     found, next_cursor = trim_page(
         [r for r in rows[1:]],
         limit,
@@ -321,7 +324,7 @@ async def layer_items(conn: Any, collection_id: str, q: ItemsQuery, secret: byte
     if q.bbox is not None:
         args += list(q.bbox)
         where += " AND t.geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)"
-    matched = f"(SELECT count(*) FROM {layer.table} t WHERE {where})"
+    matched = "NULL" if q.cursor else f"(SELECT count(*) FROM {layer.table} t WHERE {where})"
     if q.cursor is not None:
         (after,) = decode_cursor(secret, q.cursor, scope) or [None]
         if not isinstance(after, str):
@@ -330,7 +333,7 @@ async def layer_items(conn: Any, collection_id: str, q: ItemsQuery, secret: byte
         where += f" AND t.{layer.key} > ${len(args)}"
     args.append(q.limit + 1)
     sql = (
-        f"SELECT {matched}, NULL::text, NULL::text UNION ALL (SELECT NULL, t.{layer.key}, "
+        f"SELECT {matched}::bigint, NULL::text, NULL::text UNION ALL (SELECT NULL, t.{layer.key}, "
         f"{_feature_sql(layer)} FROM {layer.table} t WHERE {where} "
         f"ORDER BY t.{layer.key} LIMIT ${len(args)})"
     )
@@ -338,7 +341,8 @@ async def layer_items(conn: Any, collection_id: str, q: ItemsQuery, secret: byte
     found, next_cursor = trim_page(
         list(rows[1:]), q.limit, lambda r: encode_cursor(secret, [r[1]], scope)
     )
-    return Items([r[2] for r in found], int(rows[0][0]), next_cursor)
+    total = None if rows[0][0] is None else int(rows[0][0])
+    return Items([r[2] for r in found], total, next_cursor)
 
 
 async def layer_item(conn: Any, collection_id: str, feature_id: str) -> str:
