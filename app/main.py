@@ -29,6 +29,7 @@ from app.crossings import models as crossings_models
 from app.crossings.router import router as crossings_router
 from app.crossings.stats_router import router as crossing_stats_router
 from app.exports.router import router as exports_router
+from app.geo.ogc.router import router as ogc_router
 from app.geo.tiles_router import router as tiles_router
 from app.incidents import models as incidents_models
 from app.incidents.lane import ListLane
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(crossing_stats_router)
     app.include_router(exports_router)
     app.include_router(tiles_router)
+    app.include_router(ogc_router)
     # The last added runs first: CORS wraps everything, so every answer carries its headers.
     app.add_middleware(BodyLimit)
     app.add_middleware(StatsCache)

@@ -17,6 +17,11 @@ a baseline measured in the same run:
 4. Writes: one client's `POST /v1/incidents` p50 against its /healthz p50; 16 concurrent
    writers (incidents/s, errors); afterwards the rollups against a recount in SQL.
 5. `POST /v1/incidents:batch`, 5,000 incidents a request: incidents/s, errors.
+6. OGC API – Features (issue 10): `/ogc/collections/incidents/items?bbox=…&limit=100` against
+   tipg (TIPG_VERSION from PyPI, in a virtualenv of its own under .bw/, not a project
+   dependency) serving the same incidents table of the same database, same machine, same
+   run, for a box around all of Pakistan and a small one around Torkham. Alone:
+   `bench/run.py --section ogc --size 100000`.
 
 The database is bw_bench_run (--database), cloned from the provisioned `<db>_template`, on the
 server of DATABASE_URL (else the README's local default); it is dropped at the end unless
@@ -78,6 +83,25 @@ FLOOR_TABLE = "bench_floor_writes"
 FLOOR_APP = "bench.floor:app"
 FILTERED_LIST = "/v1/incidents?province=PK-KP&perpetrator=ttp&limit=50"
 READ_CONNECTIONS = 4  # wrk -t1 -c4 for reads, as the earlier benches
+# tipg, the baseline of the OGC items (developmentseed/tipg), pinned; installed by this script.
+TIPG_VERSION = "1.6.1"
+TIPG_VENV = ROOT / ".bw" / f"tipg-{TIPG_VERSION}"
+# (label, box, target): the issue's two boxes, and one holding about half of the synthetic
+# incidents, whose numberMatched both count (no rollup short cut), for information.
+OGC_BOXES = [
+    ("all of Pakistan", "60.8,23.6,77.9,37.1", 1.0),
+    ("around Torkham", "70.99,34.01,71.19,34.21", 1.0),
+    ("half of the incidents", "68.5,32.0,74.5,35.5", None),
+]
+OGC_LIMIT = 100
+# The incident columns tipg serves as properties: the table's own, less the stored texts
+# (document, csv_row, feature) that are the incident again as JSON, CSV and GeoJSON.
+TIPG_PROPERTIES = (
+    "id,occurred_on,date_precision,geo_precision,place_name,province_code,district_slug,kind,"
+    "attack_type,target_type,perpetrator_slug,attribution,killed_total,injured_total,"
+    "fatality_low,fatality_high,crossing_slug,description,status,is_synthetic,version,"
+    "created_by,created_at,updated_at,deleted_at"
+)
 WRITERS = 16
 
 
@@ -125,6 +149,20 @@ def ensure_tool(command: str, package: str) -> None:
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:
         run(as_root(["apt-get", "update", "-qq"]), env=env, timeout=600)
         run(install, env=env, timeout=600)
+
+
+def ensure_tipg() -> Path:
+    """tipg TIPG_VERSION and Uvicorn in a virtualenv of their own under .bw/ (the baseline
+    of the OGC items, not a dependency of the project); its `uvicorn`."""
+    uvicorn = TIPG_VENV / "bin" / "uvicorn"
+    marker = TIPG_VENV / ".installed"
+    if not marker.exists():
+        log(f"installing tipg {TIPG_VERSION} into {TIPG_VENV}")
+        run([sys.executable, "-m", "venv", "--clear", str(TIPG_VENV)], timeout=600)
+        pip = [str(TIPG_VENV / "bin" / "python"), "-m", "pip", "install", "-q"]
+        run([*pip, f"tipg=={TIPG_VERSION}", "uvicorn[standard]"], timeout=1800)
+        marker.write_text(TIPG_VERSION + "\n")
+    return uvicorn
 
 
 def libpq_url(url: str) -> str:
@@ -274,18 +312,17 @@ class Server:
         logdir: Path,
         workers: int,
         app: str | None = None,
+        uvicorn: Path = BIN / "uvicorn",
     ) -> None:
-        """`app`: an ASGI app path for plain `uvicorn` (the floor of bench/floor.py) instead of
-        the project's server."""
+        """`app`: an ASGI app path for plain `uvicorn` (the floor of bench/floor.py, or tipg
+        with the `uvicorn` of its own virtualenv) instead of the project's server."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.name = name
         self.log_path = logdir / f"server-{name}.log"
         self._log = self.log_path.open("wb")
         where = ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
-        command = (
-            [str(BIN / "borderwatch"), "serve"] if app is None else [str(BIN / "uvicorn"), app]
-        )
+        command = [str(BIN / "borderwatch"), "serve"] if app is None else [str(uvicorn), app]
         ready = "/readyz" if app is None else "/healthz"
         self.process = subprocess.Popen(
             [*command, *where, "--log-level", "warning"],
@@ -930,6 +967,12 @@ def parse_args() -> argparse.Namespace:
     # Not bw_bench: the earlier stats_bench.py (still in other branches) drops that one.
     parser.add_argument("--database", default="bw_bench_run")
     parser.add_argument("--quick", action="store_true", help="3 s runs and 2 batches")
+    parser.add_argument(
+        "--section",
+        choices=("all", "ogc"),
+        default="all",
+        help="ogc: only the OGC API items against tipg, at --size",
+    )
     parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
     parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
@@ -953,10 +996,24 @@ class Bench:
         self.rows = self.final = 0
 
     @contextlib.contextmanager
-    def serving(self, name: str, app: str | None = None, **extra: str) -> Iterator[Server]:
+    def serving(
+        self,
+        name: str,
+        app: str | None = None,
+        uvicorn: Path = BIN / "uvicorn",
+        env: dict[str, str] | None = None,
+        **extra: str,
+    ) -> Iterator[Server]:
         """The project's server (or `app` on plain Uvicorn) with extra environment, ended
         whatever happens."""
-        server = Server({**self.env, **extra}, name, self.logdir, self.args.workers, app=app)
+        server = Server(
+            {**(self.env if env is None else env), **extra},
+            name,
+            self.logdir,
+            self.args.workers,
+            app=app,
+            uvicorn=uvicorn,
+        )
         self.servers.append(server)
         try:
             yield server
@@ -1205,8 +1262,83 @@ class Bench:
         )
         psql(self.url, f"DROP TABLE {FLOOR_TABLE}")
 
+    def ogc(self, ours: Server) -> None:
+        """/ogc items against tipg on the same table, both with numberMatched."""
+        report, duration = self.report, self.args.duration
+        env = {
+            **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+            "DATABASE_URL": self.url,
+            "TIPG_DB_SCHEMAS": '["public"]',
+            "TIPG_DB_TABLES": '["public.incidents"]',
+            "TIPG_MAX_FEATURES_PER_QUERY": "10000",
+        }
+        uvicorn = ensure_tipg()
+        with self.serving("tipg", "tipg.main:app", uvicorn=uvicorn, env=env) as tipg:
+            for label, box, target in OGC_BOXES:
+                path = f"/ogc/collections/incidents/items?bbox={box}&limit={OGC_LIMIT}"
+                base_path = (
+                    f"/collections/public.incidents/items?bbox={box}&limit={OGC_LIMIT}"
+                    f"&properties={TIPG_PROPERTIES}"
+                )
+                mine, theirs = fetch(ours, path), fetch(tipg, base_path)
+                a, b = json.loads(mine), json.loads(theirs)
+                same = (a["numberMatched"], a["numberReturned"]) == (
+                    b["numberMatched"],
+                    b["numberReturned"],
+                )
+                if not same:
+                    raise RuntimeError(
+                        f"/ogc and tipg differ on {label}: numberMatched "
+                        f"{a['numberMatched']} vs {b['numberMatched']}, numberReturned "
+                        f"{a['numberReturned']} vs {b['numberReturned']}"
+                    )
+                fast = wrk(ours, f"/ogc items, bbox {label}, limit={OGC_LIMIT}", path, duration)
+                slow = wrk(
+                    tipg, f"tipg items, bbox {label}, limit={OGC_LIMIT}", base_path, duration
+                )
+                report.loads += [fast, slow]
+                ratio_row(
+                    report,
+                    f"OGC items bbox {label} (`{box}`), limit={OGC_LIMIT}: /ogc p50 ÷ tipg p50",
+                    fast,
+                    slow,
+                    target,
+                )
+                report.add(
+                    f"OGC items bbox {label}: /ogc p99 ÷ tipg p99",
+                    f"{fast.p99:.2f} ms",
+                    f"{slow.p99:.2f} ms",
+                    f"{fast.p99 / slow.p99:.2f}",
+                )
+                report.notes.append(
+                    f"OGC bbox {label}: both numberMatched {a['numberMatched']:,}, "
+                    f"numberReturned {a['numberReturned']}; body /ogc {len(mine):,} bytes, "
+                    f"tipg {len(theirs):,} bytes."
+                )
+        report.notes.append(
+            f"OGC: tipg {TIPG_VERSION} (`uvicorn tipg.main:app --workers {self.args.workers}`, "
+            "TIPG_DB_TABLES=public.incidents) on the same database. Both answer with "
+            "numberMatched: tipg runs COUNT(*) with the filter on every request; /ogc counts "
+            "too, reading the statistics rollups instead when the box holds the incidents' "
+            "whole extent (exact, the same number). Properties: /ogc gives the stored incident "
+            "document (with casualties, sources, tags); tipg the table's columns without the "
+            "stored texts (`properties=`), no casualties, sources or tags. Order: /ogc newest "
+            "day first, keyset `next`; tipg by id, OFFSET `next`."
+        )
+
+    def ogc_only(self) -> None:
+        """--section ogc: load --size incidents, then the OGC items against tipg."""
+        run([str(BIN / "borderwatch"), "migrate"], env=self.env, timeout=600)
+        self.grow(1, self.args.size)
+        self.rows = self.final = live_incidents(self.url)
+        with self.serving("main") as server:
+            self.ogc(server)
+
     def run(self) -> None:
         a = self.args
+        if a.section == "ogc":
+            self.ogc_only()
+            return
         run([str(BIN / "borderwatch"), "migrate"], env=self.env, timeout=600)
         reader, analyst = create_key(self.env, "reader"), create_key(self.env, "analyst")
         self.grow(1, a.small)
@@ -1227,6 +1359,7 @@ class Bench:
             # Exports first: the writes add rows.
             measure_exports(server, self.url, self.rows, self.report, formats)
             health = self.reads(server, reader)
+            self.ogc(server)
             answers = {
                 label: fetch(server, f"/v1/stats/fatalities?{query}")
                 for label, query in STATS
@@ -1299,7 +1432,33 @@ def render(
     final: int,
     small: int,
 ) -> str:
-    lines = [
+    if args.section == "ogc":
+        lines = [
+            f"### OGC API – Features against tipg (bench/run.py --section ogc), "
+            f"{started:%Y-%m-%d %H:%M} UTC, {args.size:,} incidents",
+            "",
+            f"Machine: {box}.",
+            "",
+            f"Method: `bench/run.py {shlex.join(sys.argv[1:])}`. Data: "
+            f"bench/load_synthetic.sql then `borderwatch rebuild-rollups` and VACUUM ANALYZE, "
+            f"{rows:,} live incidents. Servers: `borderwatch serve --workers {args.workers}` "
+            f"and tipg {TIPG_VERSION} on `uvicorn --workers {args.workers}`, both on the same "
+            "database and machine as the client, measured in turn: `wrk -t1 "
+            f"-c{READ_CONNECTIONS} -d{args.duration}s` after 20 warm-up requests each. "
+            "Target (issue 10): /ogc p50 ≤ tipg p50 on the same query.",
+            "",
+            "| measure | value | baseline | ratio | target | met? |",
+            "|---|---:|---:|---:|---|---|",
+        ]
+    else:
+        lines = _header(args, box, started, rows, final, small)
+    return _table(report, lines)
+
+
+def _header(
+    args: argparse.Namespace, box: str, started: datetime, rows: int, final: int, small: int
+) -> list[str]:
+    return [
         f"### Benchmark (bench/run.py), {started:%Y-%m-%d %H:%M} UTC, {args.size:,} incidents",
         "",
         f"Machine: {box}.",
@@ -1325,6 +1484,9 @@ def render(
         "| measure | value | baseline | ratio | target | met? |",
         "|---|---:|---:|---:|---|---|",
     ]
+
+
+def _table(report: Report, lines: list[str]) -> str:
     lines += [
         f"| {r.measure} | {r.value} | {r.baseline} | {r.ratio} | {r.target} | {r.met} |"
         for r in report.rows

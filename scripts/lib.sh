@@ -90,6 +90,13 @@ ensure_venv() {
   export PATH="$VENV/bin:$PATH"
 }
 
+# GDAL's command-line tools (ogr2ogr, ogrinfo): the OGC API tests read /ogc with GDAL's own
+# OAPIF client, as a GIS user would (tests/geo/test_ogc_gdal.py).
+ensure_gdal() {
+  command -v ogr2ogr >/dev/null 2>&1 && command -v ogrinfo >/dev/null 2>&1 && return 0
+  apt_install gdal-bin
+}
+
 docker_available() {
   [ -z "${BW_NO_DOCKER:-}" ] && command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1
 }

@@ -6,6 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 ensure_venv
+ensure_gdal
 provision_database
 export BW_TEST_DATABASE_URL="${BW_TEST_DATABASE_URL:-$DATABASE_URL}"
 cd "$ROOT"

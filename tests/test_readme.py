@@ -314,3 +314,10 @@ async def test_the_readme_examples_work_when_pasted(server: Server, tmp_path: Pa
     changes = run.json(r"/v1/changes\?")
     assert changes["next_after"] is None
     assert [c["op"] for c in changes["items"]][-2:] == ["created", "updated"]
+
+    # GDAL copied every live incident into the GeoPackage.
+    copied = re.search(r"^Feature Count: (\d+)$", out, flags=re.M)
+    items = f"http://127.0.0.1:{server.port}/ogc/collections/incidents/items?limit=1"
+    with urllib.request.urlopen(items, timeout=30) as answer:
+        matched = json.load(answer)["numberMatched"]
+    assert copied and int(copied[1]) == matched > 0, report

@@ -1,1 +1,1 @@
-"""Geography: boundaries, vector tiles, OGC API Features."""
+"""Geography for GIS clients: boundaries, vector tiles and OGC API – Features."""

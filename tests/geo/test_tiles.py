@@ -447,8 +447,7 @@ async def test_tilejson_names_the_configured_public_url_whatever_the_host(
     hostile = {"Host": "evil.example"}
     r = await client.get("/v1/tiles/incidents.json", headers=hostile)
     assert r.json()["tiles"][0].startswith("http://evil.example/")  # unset: the request's own
-    settings = app.state.settings.model_copy(update={"public_url": "https://bw.example.org/"})
-    monkeypatch.setattr(app.state, "settings", settings)
+    monkeypatch.setattr(app.state.settings, "public_url", "https://bw.example.org/")
     r = await client.get("/v1/tiles/incidents.json?kind=attack", headers=hostile)
     assert r.json()["tiles"] == [
         "https://bw.example.org/v1/tiles/incidents/{z}/{x}/{y}.pbf?kind=attack"
