@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     def _asyncpg(cls, v: str) -> str:
         return to_asyncpg_url(v)
 
+    @field_validator("public_url", "cursor_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        # Compose passes an unset variable on as "" (BW_PUBLIC_URL: ${BW_PUBLIC_URL:-}).
+        return None if v == "" else v
+
 
 def cors_origins(settings: Settings) -> list[str]:
     """The origins of BW_CORS_ORIGINS, as a list (`["*"]` for any)."""

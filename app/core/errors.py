@@ -227,12 +227,20 @@ def problem_of(exc: DomainError, retry_after: int) -> Problem:
     raise TypeError(f"no problem mapped for {type(exc).__name__}")
 
 
+OGC_PREFIX = "/ogc"  # app/geo/ogc: OGC API - Features, whose invalid parameters are 400s
+
+
 def problem_response(problem: Problem, request: Request | None = None) -> Response:
     """The problem+json response for a Problem."""
+    status = problem.status
+    if status == 422 and request is not None and request.url.path.startswith(OGC_PREFIX):
+        # OGC API - Features Part 1 (/req/core/query-param-invalid, -unknown) asks for 400
+        # where the rest of the API answers 422; the body is the same.
+        status = 400
     body: dict[str, Any] = {
         "type": problem.type,
         "title": problem.title,
-        "status": problem.status,
+        "status": status,
         "detail": problem.detail,
     }
     if request is not None:
@@ -242,9 +250,7 @@ def problem_response(problem: Problem, request: Request | None = None) -> Respon
     # ASCII-escaped: a field name echoed from the client may hold a lone surrogate, which
     # UTF-8 cannot encode; \u escapes carry any string safely.
     content = json.dumps(body, ensure_ascii=True, separators=(",", ":"))
-    return Response(
-        content, status_code=problem.status, headers=problem.headers, media_type=PROBLEM_JSON
-    )
+    return Response(content, status_code=status, headers=problem.headers, media_type=PROBLEM_JSON)
 
 
 def unavailable(detail: str, retry_after: int) -> Problem:

@@ -15,7 +15,15 @@ from app.core.errors import Invalid, NotFound
 from app.core.idempotency import HEADER, idempotent
 from app.core.ids import parse_uuid
 from app.core.openapi import documented_body, ref
-from app.core.params import etag, if_match_versions, json_body, json_bytes, none_match, parse_json
+from app.core.params import (
+    etag,
+    if_match_versions,
+    json_body,
+    json_bytes,
+    none_match,
+    parse_json,
+    public_base,
+)
 from app.incidents import history, intake, listing, reads, rules, writes
 from app.incidents.filters import ListQuery
 from app.incidents.schemas import (
@@ -158,7 +166,8 @@ def _feature_collection(request: Request, page: listing.Page) -> dict[str, Any]:
         )
     links = []
     if page.next_cursor is not None:
-        href = str(request.url.include_query_params(cursor=page.next_cursor))
+        url = request.url.include_query_params(cursor=page.next_cursor)
+        href = f"{public_base(request)}{url.path}?{url.query}"
         links.append({"rel": "next", "type": GEOJSON, "href": href})
     return {
         "type": "FeatureCollection",

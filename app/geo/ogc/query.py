@@ -110,12 +110,15 @@ def _day(part: str) -> date:
     if ISO_DATE_RE.fullmatch(part):
         return date.fromisoformat(part)
     if ISO_TIME_RE.fullmatch(part):
-        moment = datetime.fromisoformat(f"{part[:10]}T{part[11:].upper()}")
-        return moment.astimezone(KARACHI).date()
+        return _moment(part).astimezone(KARACHI).date()
     raise ValueError(
         f"{part!r} is not an RFC 3339 date or date-time with offset "
         "(2024-05-01, 2024-05-01T10:00:00Z)"
     )
+
+
+def _moment(part: str) -> datetime:
+    return datetime.fromisoformat(f"{part[:10]}T{part[11:].upper()}")
 
 
 def days(value: str | None) -> tuple[date | None, date | None]:
@@ -135,6 +138,8 @@ def days(value: str | None) -> tuple[date | None, date | None]:
         first, last = (None if p in ("", "..") else _day(p) for p in parts)
         if first and last and last < first:
             raise ValueError("the interval ends before it starts")
+        if all(ISO_TIME_RE.fullmatch(p) for p in parts) and _moment(parts[1]) < _moment(parts[0]):
+            raise ValueError("the interval ends before it starts")  # on one day, by the hour
         return first, last
     except (ValueError, OverflowError) as exc:
         raise Invalid([{"field": "datetime", "message": str(exc)}]) from None

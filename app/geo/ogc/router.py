@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
@@ -13,6 +14,7 @@ from app.auth.dependencies import ReadAccess
 from app.core.clock import KARACHI
 from app.core.config import cursor_key
 from app.core.db import SessionDep, read_connection
+from app.core.ids import parse_uuid
 from app.core.openapi import ref
 from app.core.params import public_base
 from app.geo.ogc import service
@@ -231,9 +233,11 @@ ITEMS_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "A page of features",
         "content": {GEOJSON: {"schema": ref(FeatureCollection)}},
     },
-    400: {"description": "A cursor that this API did not make"},
+    400: {
+        "description": "A bad bbox, datetime, limit or filter, or a cursor this API did not "
+        "make (OGC API - Features asks for 400 where the rest of the API answers 422)"
+    },
     404: {"description": "No such collection"},
-    422: {"description": "A bad bbox, datetime, limit or filter"},
 }
 
 
@@ -316,6 +320,8 @@ async def item(
     async with read_connection(request, session) as conn:
         if collection_id == service.INCIDENTS:
             text = await service.incident(conn, feature_id)
+            # The id as the API writes it, however the client spelt it (upper case, urn:uuid:)
+            feature_id = str(parse_uuid(feature_id))
         else:
             text = await service.layer_item(conn, collection_id, feature_id)
-    return _feature(request, collection_id, feature_id, text)
+    return _feature(request, collection_id, quote(feature_id, safe=""), text)

@@ -173,10 +173,19 @@ def _month_after(day: date) -> date:
     return (day.replace(day=1) + timedelta(days=32)).replace(day=1)
 
 
+# No incident is this late (occurred_on is never after today): bounds beyond it change no
+# count, and the month after one in December 9999 is not a date.
+_LATEST = date(9999, 11, 30)
+
+
 def _rollup_count(since: date | None, until: date | None, params: dict[str, Any]) -> str:
     """The live incidents of [since, until] as the rollups count them (whole months from
     the monthly rollup, the days at either end from the daily one): a few thousand rows at
     most, where a count(*) reads every incident."""
+    if until is not None and until > _LATEST:
+        until = None
+    if since is not None and since > _LATEST:
+        since = _LATEST
     first = since if since is None or since.day == 1 else _month_after(since)
     end = None
     if until is not None:
@@ -348,6 +357,8 @@ async def layer_items(conn: Any, collection_id: str, q: ItemsQuery, secret: byte
 async def layer_item(conn: Any, collection_id: str, feature_id: str) -> str:
     """One feature of a small collection; NotFound when there is none with this id."""
     layer = _layer(collection_id)
+    if "\x00" in feature_id:  # no key holds one, and PostgreSQL's text cannot
+        raise NotFound(f"No feature {feature_id!r} in {collection_id}.")
     text = await conn.fetchval(
         f"SELECT {_feature_sql(layer)} FROM {layer.table} t "
         f"WHERE {layer.where} AND t.{layer.key} = $1",
