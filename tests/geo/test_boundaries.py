@@ -359,3 +359,28 @@ async def test_each_refusal_names_its_own_cause(db: AsyncSession) -> None:
         None,
     ]
     assert await loaded(db, "districts") == {"karak"}
+
+
+async def test_seed_demo_says_why_when_a_loaded_boundary_refuses_its_rows(tmp_path: Path) -> None:
+    import asyncio
+
+    # Khyber Pakhtunkhwa as a small box round Peshawar: synthetic incidents near the other
+    # crossings of KP lie far outside it.
+    provinces = write(tmp_path / "adm1.geojson", feature(box(71.3, 33.8, 71.8, 34.2), iso="PK-KP"))
+    async with throwaway_database() as url:
+        load = await asyncio.to_thread(
+            borderwatch,
+            url,
+            "boundaries",
+            "load",
+            str(provinces),
+            "--level",
+            "province",
+            "--code-field",
+            "iso",
+        )
+        assert load.returncode == 0, load.stdout + load.stderr
+        seeded = await asyncio.to_thread(borderwatch, url, "seed-demo", "--synthetic", "200")
+        assert seeded.returncode == 1, seeded.stdout + seeded.stderr
+        assert "Traceback" not in seeded.stderr
+        assert "error: demo data refused" in seeded.stderr and "province" in seeded.stderr
