@@ -4,6 +4,9 @@ crossing or its status history, a boundary load)."""
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 import asyncpg
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Column, Integer, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +34,19 @@ data_version = Table(
 async def current(session: AsyncSession) -> int:
     """The last committed change's sequence number."""
     return int(await session.scalar(text("SELECT seq FROM data_version")) or 0)
+
+
+def answer_etag(version: tuple[int, int], key: tuple[Any, ...]) -> str:
+    """The ETag of an answer that changes only with the data version (statistics, tiles):
+    `"<seq>.<epoch>-<digest of the question>"`."""
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+    return f'"{version[0]}.{version[1]}-{digest}"'
+
+
+async def version(session: AsyncSession) -> tuple[int, int]:
+    """(sequence number, epoch) now, in the session's snapshot."""
+    row = (await session.execute(text("SELECT seq, epoch FROM data_version"))).one()
+    return int(row.seq), int(row.epoch)
 
 
 async def probe(pool: asyncpg.Pool, retry_after: int) -> tuple[int, int]:

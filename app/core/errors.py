@@ -313,7 +313,8 @@ def field_of(loc: Sequence[int | str]) -> str:
     return ".".join(str(p) for p in parts) or "body"
 
 
-def _pg_error(exc: BaseException) -> BaseException | None:
+def pg_error(exc: BaseException) -> BaseException | None:
+    """The asyncpg exception behind a SQLAlchemy DBAPIError (None when there is none)."""
     orig = getattr(exc, "orig", None)
     # SQLAlchemy's asyncpg adapter keeps the asyncpg exception as __cause__ of its own.
     return getattr(orig, "__cause__", None) or orig
@@ -354,7 +355,7 @@ def register_conflict_constraints(mapping: Mapping[str, str]) -> None:
 
 def database_problem(exc: sa_exc.DBAPIError, retry_after: int) -> Problem:
     """Map a database error to the HTTP problem it means for the client."""
-    pg = _pg_error(exc)
+    pg = pg_error(exc)
     if isinstance(pg, asyncpg.UniqueViolationError):
         return Problem(409, "A resource with the same identity already exists.", type_="conflict")
     constraint = getattr(pg, "constraint_name", None) or ""

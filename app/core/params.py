@@ -141,6 +141,13 @@ def public_base(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
+def public_here(request: Request, **params: str) -> str:
+    """This request's URL on the public base (public_base()), with `params` set in its query:
+    the self and next links of a page."""
+    url = request.url.include_query_params(**params) if params else request.url
+    return public_base(request) + url.path + (f"?{url.query}" if url.query else "")
+
+
 def require_json(request: Request) -> None:
     """415 unless the body is sent as JSON; a dependency of routes that let FastAPI parse
     their body (which would answer any other media type with a 422)."""

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import audit
 from app.core.dataversion import move_epoch
+from app.core.errors import pg_error
 
 Level = Literal["province", "district"]
 LEVELS: tuple[Level, ...] = ("province", "district")
@@ -400,8 +401,7 @@ async def _store(session: AsyncSession, level: Level, outcome: Outcome, geometry
                 )
             ).one()
     except DBAPIError as exc:
-        orig = getattr(exc, "orig", None)
-        cause = getattr(orig, "__cause__", None) or orig
+        cause = pg_error(exc)
         if not isinstance(cause, GEOMETRY_ERRORS):
             raise  # not the geometry's fault: the caller's transaction fails as a whole
         message = str(cause).strip().splitlines()[0]

@@ -202,12 +202,6 @@ SELECT ST_AsMVT(t, 'provinces', {extent}, 'geom' ORDER BY t.code)
 """
 
 
-async def version(session: AsyncSession) -> Version:
-    """The data version `(seq, epoch)` now."""
-    row = (await session.execute(text("SELECT seq, epoch FROM data_version"))).one()
-    return int(row.seq), int(row.epoch)
-
-
 async def crossing_tile(session: AsyncSession, tile: Tile) -> bytes:
     """Crossing points in a tile with their status today, as app.crossings derives it."""
     crossings = await list_crossings(session)

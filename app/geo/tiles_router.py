@@ -3,13 +3,15 @@ data version and the request, 304, Cache-Control)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.dependencies import ReadAccess
+from app.core import dataversion
 from app.core.clock import today_karachi
 from app.core.db import SessionDep, read_connection
 from app.core.params import none_match, public_base
@@ -64,15 +66,10 @@ def _cache_control(request: Request) -> str:
     return f"{scope}, max-age={MAX_AGE_S}"
 
 
-def _etag(version: Version, key: tuple[Any, ...]) -> str:
-    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
-    return f'"{version[0]}.{version[1]}-{digest}"'
-
-
 def _headers(request: Request, version: Version, key: tuple[Any, ...]) -> dict[str, str]:
     return {
         "Cache-Control": _cache_control(request),
-        "ETag": _etag(version, key),
+        "ETag": dataversion.answer_etag(version, key),
         "X-Data-Version": str(version[0]),
     }
 
@@ -90,6 +87,22 @@ def _tile(request: Request, version: Version, key: tuple[Any, ...], mvt: bytes) 
     if not mvt:
         return Response(status_code=204, headers=headers)
     return Response(mvt, media_type=MEDIA_TYPE, headers=headers)
+
+
+async def _small_layer_tile(
+    request: Request,
+    session: AsyncSession,
+    zxy: tuple[str, str, str],
+    key: tuple[Any, ...],
+    render: Callable[[AsyncSession, Tile], Awaitable[bytes]],
+) -> Response:
+    """A tile of a layer of a few rows (crossings, provinces): a 304 when the ETag holds at
+    this data version, else the tile `render` builds."""
+    tile = Tile(*map(int, zxy))
+    version = await dataversion.version(session)
+    if (not_modified := _not_modified(request, version, key)) is not None:
+        return not_modified
+    return _tile(request, version, key, await render(session, tile))
 
 
 def _tiles_url(request: Request, layer: str) -> str:
@@ -172,12 +185,8 @@ async def crossing_tile(request: Request, session: SessionDep, z: Z, x: X, y: Y)
     """Crossing points in tile z/x/y (layer `crossings`: slug, name, status, status_since,
     province), their status today derived from the status history as `GET /v1/crossings`
     does. 204 for an empty tile; ETag and 304 as the incident tiles."""
-    tile = Tile(int(z), int(x), int(y))
     key = ("crossings", z, x, y, today_karachi())
-    version = await tiles.version(session)
-    if (not_modified := _not_modified(request, version, key)) is not None:
-        return not_modified
-    return _tile(request, version, key, await tiles.crossing_tile(session, tile))
+    return await _small_layer_tile(request, session, (z, x, y), key, tiles.crossing_tile)
 
 
 @router.get(
@@ -201,12 +210,8 @@ async def province_tile(request: Request, session: SessionDep, z: Z, x: X, y: Y)
     """Province polygons in tile z/x/y (layer `provinces`: code, name, country), for the
     provinces whose boundary is loaded (`borderwatch boundaries load`). 204 for an empty
     tile; ETag and 304 as the incident tiles."""
-    tile = Tile(int(z), int(x), int(y))
     key = ("provinces", z, x, y)
-    version = await tiles.version(session)
-    if (not_modified := _not_modified(request, version, key)) is not None:
-        return not_modified
-    return _tile(request, version, key, await tiles.province_tile(session, tile))
+    return await _small_layer_tile(request, session, (z, x, y), key, tiles.province_tile)
 
 
 @router.get(

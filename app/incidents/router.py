@@ -22,7 +22,7 @@ from app.core.params import (
     json_bytes,
     none_match,
     parse_json,
-    public_base,
+    public_here,
 )
 from app.incidents import history, intake, listing, reads, rules, writes
 from app.incidents.filters import ListQuery
@@ -166,8 +166,7 @@ def _feature_collection(request: Request, page: listing.Page) -> dict[str, Any]:
         )
     links = []
     if page.next_cursor is not None:
-        url = request.url.include_query_params(cursor=page.next_cursor)
-        href = f"{public_base(request)}{url.path}?{url.query}"
+        href = public_here(request, cursor=page.next_cursor)
         links.append({"rel": "next", "type": GEOJSON, "href": href})
     return {
         "type": "FeatureCollection",

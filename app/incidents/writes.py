@@ -20,6 +20,7 @@ from app.core.errors import (
     NotFound,
     StaleVersion,
     field_errors,
+    pg_error,
     register_constraint_fields,
 )
 from app.core.ids import uuid7
@@ -38,8 +39,7 @@ register_constraint_fields({BOUNDARY: "province"})
 
 def _boundary_refusal(exc: DBAPIError) -> Invalid | None:
     """The 422 on `province` when the database refused a location outside its province."""
-    orig = getattr(exc, "orig", None)
-    pg = getattr(orig, "__cause__", None) or orig
+    pg = pg_error(exc)
     if getattr(pg, "constraint_name", None) != BOUNDARY:
         return None
     return Invalid([{"field": "province", "message": str(getattr(pg, "message", pg))}])

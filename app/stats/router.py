@@ -8,7 +8,6 @@ without a response model in between."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -20,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.auth.dependencies import ReadAccess
 from app.core.clock import today_karachi
+from app.core.dataversion import answer_etag
 from app.core.db import UNAVAILABLE, SessionDep, read_connection
 from app.core.errors import Invalid, unavailable
 from app.core.openapi import text_body
@@ -52,19 +52,18 @@ async def etag_answer(
     request: Request, conn: Any, key: tuple[Any, ...], render: Callable[[], Awaitable[Rendered]]
 ) -> Response:
     """304 or a new answer, under the ETag of the data version its figures were read at."""
-    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:12]
     headers = {"Cache-Control": _cache_control(request)}
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         seq, epoch = await conn.fetchrow("SELECT seq, epoch FROM data_version")
-        etag = f'"{seq}.{epoch}-{digest}"'
+        etag = answer_etag((seq, epoch), key)
         if none_match(if_none_match, etag):
             headers |= {"ETag": etag, "X-Data-Version": str(seq)}
             return Response(status_code=304, headers=headers)
     # The version comes from the statement that read the figures: the same snapshot.
     (seq, epoch), body, media_type, extra = await render()
     # StatsCache (app/stats/cache.py) keeps the answers that carry an ETag.
-    headers |= {"ETag": f'"{seq}.{epoch}-{digest}"', "X-Data-Version": str(seq), **extra}
+    headers |= {"ETag": answer_etag((seq, epoch), key), "X-Data-Version": str(seq), **extra}
     return Response(body, media_type=media_type, headers=headers)
 
 

@@ -16,7 +16,7 @@ from app.core.config import cursor_key
 from app.core.db import SessionDep, read_connection
 from app.core.ids import parse_uuid
 from app.core.openapi import ref
-from app.core.params import public_base
+from app.core.params import public_base, public_here
 from app.geo.ogc import service
 from app.geo.ogc.openapi import OPENAPI_30, document
 from app.geo.ogc.query import CRS84, IncidentItemsQuery, ItemsQuery
@@ -74,13 +74,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such coll
 
 def _base(request: Request) -> str:
     return public_base(request) + router.prefix
-
-
-def _here(request: Request, **params: str) -> str:
-    """This request's URL on the public base (BW_PUBLIC_URL, else the request's own host),
-    with `params` set in its query."""
-    url = request.url.include_query_params(**params) if params else request.url
-    return public_base(request) + url.path + (f"?{url.query}" if url.query else "")
 
 
 def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
@@ -205,11 +198,11 @@ async def collection(
 def _page(request: Request, collection_id: str, items: service.Items) -> Response:
     href = f"{_base(request)}/collections/{collection_id}"
     links = [
-        _link(_here(request), "self", GEOJSON, "This page"),
+        _link(public_here(request), "self", GEOJSON, "This page"),
         _link(href, "collection", JSON, service.TITLES[collection_id]),
     ]
     if items.next_cursor is not None:
-        next_url = _here(request, cursor=items.next_cursor)
+        next_url = public_here(request, cursor=items.next_cursor)
         links.append(_link(next_url, "next", GEOJSON, "The next page"))
     stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     counts = {"numberMatched": items.matched} if items.matched is not None else {}
